@@ -1,0 +1,226 @@
+"""Regenerate ``src/tvcompat/data/catalog.json`` from real torchvision releases.
+
+Usage::
+
+    python scripts/generate_catalog.py PYTHON [PYTHON ...]
+
+Each PYTHON is the interpreter of a virtual environment holding one real torch/torchvision
+pair (the nox matrix venvs, plus 0.11.x for the 0.11 additions). The script runs
+``scripts/dump_torchvision.py`` in each, which *executes* torchvision's legacy call forms
+with loading intercepted, then merges the per-version dumps into version ranges:
+
+* builders: family, the version that added it, legacy positional order, weights
+  parameters, enums, and per version range what each legacy call form loads;
+* weights enums: members with URL per version range, the version that added them, the
+  version from which ``pretrained=True`` already loaded the same file, essential meta and
+  the preprocessing preset, and DEFAULT;
+* the legacy ``model_urls`` mappings, from the newest release that still had each one.
+
+The catalog is data: never edit it by hand, re-run this script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parent.parent
+DUMPER = ROOT / "scripts" / "dump_torchvision.py"
+OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
+SCHEMA = 1
+
+#: meta keys kept in the catalog (``_docs`` prose is left to torchvision's docs)
+KEEP_META = ("num_params", "min_size", "min_temporal_size", "_ops", "_file_size", "recipe",
+             "backend", "license", "_metrics", "num_categories", "categories_ref",
+             "keypoint_names", "unquantized")
+
+
+def minor(v: str) -> str:
+    """``"0.13.1"`` -> ``"0.13"``: the catalog's ranges start at minor releases."""
+    return ".".join(v.split(".")[:2])
+
+
+CACHE = Path.home() / ".cache" / "tvcompat" / "dumps"
+
+
+def dump(python: str) -> dict[str, Any]:
+    """Run the dumper in ``python``'s environment (cached per interpreter and dumper text)."""
+    key = hashlib.sha256(DUMPER.read_bytes() + python.encode()).hexdigest()[:16]
+    cached = CACHE / f"{key}.json"
+    if not cached.exists():
+        result = subprocess.run(
+            [python, str(DUMPER)], capture_output=True, text=True, check=True, cwd=str(ROOT)
+        )
+        CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_text(result.stdout)
+    return json.loads(cached.read_text())  # type: ignore[no-any-return]
+
+
+_HASH_SUFFIX = re.compile(r"-[0-9a-f]{8,}(?=\.pth$)")
+
+
+def stem(url: str) -> str:
+    """A weights file's name without its sha256 segment (0.13 added one to a few files)."""
+    return _HASH_SUFFIX.sub("", posixpath.basename(url))
+
+
+def ranges(values: list[tuple[str, Any]]) -> list[list[Any]]:
+    """Collapse ``[(version, value), ...]`` (ascending) into ``[[start, value], ...]``."""
+    out: list[list[Any]] = []
+    for version, value in values:
+        if not out or out[-1][1] != value:
+            out.append([minor(version), value])
+    return out
+
+
+def is_missing_interface(outcome: dict[str, Any]) -> bool:
+    """``pretrained=`` unknown to the builder (0.13.x's undecorated builders)."""
+    return outcome.get("error") == "TypeError" and "pretrained" in outcome.get("message", "")
+
+
+def main(pythons: list[str]) -> None:
+    dumps = sorted((dump(p) for p in pythons), key=lambda d: Version(d["torchvision"]))
+    versions = [d["torchvision"] for d in dumps]
+    newest = dumps[-1]
+
+    # --- every URL any enum ever had -> "Enum.MEMBER"; used to name old legacy URLs --------
+    url_index: dict[str, str] = {}
+    for d in dumps:
+        for enum_name, e in d["enums"].items():
+            for member, m in e["members"].items():
+                url_index.setdefault(m["url"], f"{enum_name}.{member}")
+                url_index.setdefault(stem(m["url"]), f"{enum_name}.{member}")
+
+    def name_outcome(outcome: dict[str, Any]) -> Any:
+        if "error" in outcome:
+            if is_missing_interface(outcome):
+                return {"missing": True}
+            return {"error": outcome["error"], "message": outcome["message"]}
+        if outcome.get("member"):
+            return outcome["member"]
+        url = outcome.get("url")
+        if url is None:
+            return None  # nothing loaded
+        entry = url_index.get(url) or url_index.get(stem(url))
+        if entry is None:
+            raise SystemExit(f"legacy URL {url} matches no weights enum member of any version")
+        return entry
+
+    # --- builders ---------------------------------------------------------------------------
+    builders: dict[str, Any] = {}
+    for key in sorted({k for d in dumps for k in d["builders"]}):
+        present = [(d["torchvision"], d["builders"][key]) for d in dumps if key in d["builders"]]
+        first_v, first = present[0]
+        last = present[-1][1]
+        # legacy positional order: the oldest signature whose parameters are positional,
+        # else the newest keyword-only order (which 0.13+ maps positionals onto)
+        positional: list[str] = []
+        for _, info in present:
+            names = [p["name"] for p in info["params"] if p["kind"] == "POSITIONAL_OR_KEYWORD"]
+            if names:
+                positional = names
+                break
+        if not positional:
+            positional = [p["name"] for p in last["params"] if p["kind"] == "KEYWORD_ONLY"]
+        forms = sorted({f for _, info in present for f in info.get("legacy", {})})
+        legacy: dict[str, Any] = {}
+        for form in forms:
+            per_version = [(v, name_outcome(info["legacy"][form]))
+                           for v, info in present if form in info.get("legacy", {})]
+            legacy[form] = ranges(per_version)
+        newest_names = [p["name"] for p in last["params"]]
+        # the enums each weights parameter takes, from the newest annotation
+        # (``Optional[Union[X_QuantizedWeights, X_Weights]]`` lists both, quantized first)
+        enums_of = {
+            p["name"]: [e for e in re.findall(r"\b(\w+Weights)\b", p.get("annotation", ""))
+                        if e != "WeightsEnum"]
+            for p in last["params"] if p["name"] in ("weights", "weights_backbone")
+        }
+        builders[key] = {
+            "name": last["name"],
+            "family": last["family"],
+            "added": minor(first_v) if first_v != versions[0] else f"<={minor(first_v)}",
+            "until": None if key in newest["builders"] else minor(present[-1][0]),
+            "positional": positional,
+            "params": newest_names,
+            "weights_params": [n for n in ("weights", "weights_backbone") if n in newest_names],
+            "enums": enums_of,
+            "legacy_params": [n for n in ("pretrained", "pretrained_backbone")
+                              if any(n in [p["name"] for p in i["params"]] for _, i in present)
+                              or n.replace("pretrained", "weights") in newest_names],
+            "legacy": legacy,
+        }
+
+    # --- enums --------------------------------------------------------------------------------
+    enums: dict[str, Any] = {}
+    weight_dumps = [d for d in dumps if d["enums"]]
+    for enum_name in sorted({e for d in weight_dumps for e in d["enums"]}):
+        present = [(d["torchvision"], d["enums"][enum_name]) for d in weight_dumps
+                   if enum_name in d["enums"]]
+        last = present[-1][1]
+        members: dict[str, Any] = {}
+        for member in last["members"]:
+            seen = [(v, e["members"][member]) for v, e in present if member in e["members"]]
+            m = seen[-1][1]
+            members[member] = {
+                "added": minor(seen[0][0]),
+                "urls": ranges([(v, x["url"]) for v, x in seen]),
+                "meta": {k: v for k, v in m["meta"].items() if k in KEEP_META},
+                "transforms": m["transforms"],
+            }
+        module = last["module"]
+        family = "classification"
+        for fam in ("detection", "segmentation", "video", "optical_flow", "quantization"):
+            if f".models.{fam}." in module or module.endswith(f".models.{fam}"):
+                family = fam
+        enums[enum_name] = {
+            "module": module,
+            "family": family,
+            "added": minor(present[0][0]),
+            "default": last["default"],
+            "members": members,
+        }
+
+    # --- legacy_since: the first version whose pretrained=True loaded the member's file ------
+    for b in builders.values():
+        for form_ranges in b["legacy"].values():
+            for start, outcome in form_ranges:
+                if isinstance(outcome, str):
+                    enum_name, member = outcome.split(".")
+                    if enum_name in enums and member in enums[enum_name]["members"]:
+                        m = enums[enum_name]["members"][member]
+                        if "legacy_since" not in m or Version(start) < Version(
+                            m["legacy_since"].lstrip("<=")
+                        ):
+                            m["legacy_since"] = start
+
+    model_urls: dict[str, dict[str, str]] = {}
+    for d in dumps:  # ascending: the newest release that still had a mapping wins
+        model_urls.update(d["model_urls"])
+
+    catalog = {
+        "schema": SCHEMA,
+        "generated_from": versions,
+        "builders": builders,
+        "enums": enums,
+        "categories": newest["categories"],
+        "model_urls": dict(sorted(model_urls.items())),
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(catalog, sort_keys=True, separators=(",", ":")) + "\n")
+    print(f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
+          f"from torchvision {', '.join(versions)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1:])

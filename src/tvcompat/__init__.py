@@ -1,0 +1,120 @@
+"""tvcompat: one torchvision model API for every torchvision from 0.10 to the newest.
+
+``from tvcompat import resnet50`` then ``resnet50(pretrained=True)`` or
+``resnet50(weights="IMAGENET1K_V2")``: both forms work on every release, load the weights
+torchvision itself would pick, and emit no deprecation warnings.
+
+Importing tvcompat is free of side effects: no patching, no warning filters, no downloads,
+and neither torch nor torchvision is imported until a builder or enum is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tvcompat.__about__ import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
+    from tvcompat import (
+        detection,
+        downloads,
+        errors,
+        legacy,
+        optical_flow,
+        quantization,
+        segmentation,
+        training,
+        video,
+    )
+    from tvcompat._deprecations import (
+        restore_deprecations,
+        silence_deprecations,
+        silence_deprecations_globally,
+    )
+    from tvcompat._registry import (
+        get_model,
+        get_model_builder,
+        get_model_weights,
+        get_weight,
+        list_models,
+        resolve,
+    )
+    from tvcompat._resolve import Resolution
+    from tvcompat._settings import (
+        get_pretrained_policy,
+        set_download_timeout,
+        set_mirror,
+        set_offline,
+        set_pretrained_policy,
+    )
+    from tvcompat._versions import capabilities
+    from tvcompat.downloads import (
+        cafile_downloads,
+        certifi_downloads,
+        insecure_downloads,
+        prefetch,
+        truststore_downloads,
+        verify_cache,
+    )
+    from tvcompat.errors import (
+        BuilderNotAvailableError,
+        ConflictingArgumentsError,
+        DownloadError,
+        NoPretrainedWeightsError,
+        TorchvisionTooOldError,
+        TvcompatError,
+        TvcompatWarning,
+        UnknownModelError,
+        UnknownWeightsError,
+        WeightsMismatchError,
+    )
+    from tvcompat.training import StepResult, TrainStep, train_step
+
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ("get_model", "get_model_builder", "get_model_weights", "get_weight", "list_models",
+         "resolve"), "tvcompat._registry"),
+    "Resolution": "tvcompat._resolve",
+    **dict.fromkeys(
+        ("silence_deprecations", "silence_deprecations_globally", "restore_deprecations"),
+        "tvcompat._deprecations"),
+    **dict.fromkeys(
+        ("get_pretrained_policy", "set_pretrained_policy", "set_mirror", "set_offline",
+         "set_download_timeout"), "tvcompat._settings"),
+    "capabilities": "tvcompat._versions",
+    **dict.fromkeys(
+        ("insecure_downloads", "certifi_downloads", "cafile_downloads", "truststore_downloads",
+         "prefetch", "verify_cache"), "tvcompat.downloads"),
+    **dict.fromkeys(("train_step", "TrainStep", "StepResult"), "tvcompat.training"),
+    **dict.fromkeys(
+        ("TvcompatError", "TvcompatWarning", "UnknownModelError", "UnknownWeightsError",
+         "WeightsMismatchError", "NoPretrainedWeightsError", "ConflictingArgumentsError",
+         "TorchvisionTooOldError", "BuilderNotAvailableError", "DownloadError"),
+        "tvcompat.errors"),
+}
+_SUBMODULES = ("detection", "segmentation", "video", "optical_flow", "quantization", "legacy",
+               "downloads", "training", "errors")
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("_"):  # private submodules load through the import system
+        raise AttributeError(f"module 'tvcompat' has no attribute {name!r}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tvcompat.{name}")
+    else:
+        from tvcompat._namespace import family_getattr
+
+        value = family_getattr(__name__, "classification")(name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    from tvcompat._namespace import family_names
+
+    return sorted({*globals(), *__all__, *family_names("classification")})

@@ -1,0 +1,137 @@
+"""Carrying out a :class:`~tvcompat._resolve.Resolution`: call torchvision the way the
+installed release wants (``weights=`` on 0.13+, ``pretrained=`` before), never emitting its
+deprecation warnings, then apply what <= 0.12 did that newer releases refuse."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, Callable
+
+from tvcompat._resolve import Resolution, legacy_entry_installed
+from tvcompat._versions import capabilities
+from tvcompat._weights import Entry
+from tvcompat.errors import ConflictingArgumentsError, TorchvisionTooOldError
+
+__all__ = ["FAMILY_MODULES", "build", "load_state_dict", "torchvision_builder"]
+
+FAMILY_MODULES = {
+    "classification": "torchvision.models",
+    "detection": "torchvision.models.detection",
+    "segmentation": "torchvision.models.segmentation",
+    "video": "torchvision.models.video",
+    "optical_flow": "torchvision.models.optical_flow",
+    "quantization": "torchvision.models.quantization",
+    "backbone_utils": "torchvision.models.detection.backbone_utils",
+}
+_EXPECTED = re.compile(r"The parameter '(?P<param>[^']*)' expected value (?P<expected>.*?) but got")
+
+
+def torchvision_builder(family: str, name: str) -> Callable[..., Any]:
+    """The installed torchvision's builder function."""
+    fn: Callable[..., Any] = getattr(importlib.import_module(FAMILY_MODULES[family]), name)
+    return fn
+
+
+def load_state_dict(url: str, *, progress: bool = True) -> Any:
+    """Fetch ``url`` into the torch hub cache through tvcompat's downloader, then load it the
+    way torchvision does (``torch.hub.load_state_dict_from_url``, a cache hit)."""
+    from torch.hub import load_state_dict_from_url
+
+    from tvcompat.downloads import ensure_cached
+
+    ensure_cached(url, progress=progress)
+    return load_state_dict_from_url(url, progress=progress)
+
+
+def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
+    """Fill ``kwargs`` for torchvision <= 0.12; return an entry to load by hand, if any."""
+    family = res.family
+    form = "pretrained=True"
+    if family == "quantization" and kwargs.get("quantize"):
+        form = "pretrained=True,quantize=True"
+    manual: Entry | None = None
+    if family == "backbone_utils":
+        form = f"backbone_name={kwargs.get('backbone_name')}"
+    if res.weights is None:
+        kwargs["pretrained"] = False
+    elif res.weights == legacy_entry_installed(res.model, form):
+        kwargs["pretrained"] = True
+    elif res.weights == legacy_entry_installed(res.model, "pretrained=legacy"):
+        kwargs["pretrained"] = "legacy"
+    elif family == "backbone_utils":
+        raise TorchvisionTooOldError(
+            f"{res.name}(weights={res.weights}) needs torchvision >= 0.13: older releases can "
+            "only load the legacy backbone weights "
+            f"({legacy_entry_installed(res.model, form)}). Upgrade torchvision."
+        )
+    else:
+        kwargs["pretrained"] = False
+        manual = res.weights
+        if res.name.startswith("vit_") and "image_size" not in kwargs:
+            kwargs["image_size"] = int(res.weights.record["meta"]["min_size"][0])
+        if family == "segmentation":
+            kwargs.setdefault("aux_loss", True)
+    if family in ("detection", "segmentation"):
+        backbone = res.weights_backbone
+        if backbone is None:
+            kwargs["pretrained_backbone"] = False
+        elif backbone == legacy_entry_installed(res.model, "pretrained_backbone=True"):
+            kwargs["pretrained_backbone"] = True
+        else:
+            raise TorchvisionTooOldError(
+                f"{res.name}(weights_backbone={backbone}) needs torchvision >= 0.13: older "
+                "releases only load the legacy backbone "
+                f"({legacy_entry_installed(res.model, 'pretrained_backbone=True')}). "
+                "Upgrade torchvision."
+            )
+    return manual
+
+
+def build(res: Resolution) -> Any:
+    """Build the model ``res`` describes."""
+    from tvcompat.downloads import ensure_cached
+
+    fn = torchvision_builder(res.family, res.name)
+    kwargs = dict(res.kwargs)
+    for url in res.urls:
+        ensure_cached(url, progress=res.progress)
+    manual: Entry | None = None
+    if capabilities().weights_api:
+        kwargs["weights"] = None if res.weights is None else res.weights.obj
+        if "weights_backbone" in _params(res):
+            kwargs["weights_backbone"] = (
+                None if res.weights_backbone is None else res.weights_backbone.obj
+            )
+    else:
+        manual = _legacy_call(res, kwargs)
+    try:
+        model = fn(progress=res.progress, **kwargs)
+    except ValueError as exc:
+        match = _EXPECTED.search(str(exc))
+        if match is None:
+            raise
+        raise ConflictingArgumentsError(
+            f"{res.name}(): {exc} The weights {res.weights} fix that argument: leave it out, "
+            "or build without weights and load them yourself."
+        ) from exc
+    if manual is not None:
+        model.load_state_dict(load_state_dict(manual.url, progress=res.progress))
+    if res.strip_aux:
+        _strip_aux(model)
+    return model
+
+
+def _params(res: Resolution) -> list[str]:
+    from tvcompat._resolve import _info
+
+    params: list[str] = _info(res.model)["weights_params"]
+    return params
+
+
+def _strip_aux(model: Any) -> None:
+    """What torchvision <= 0.12 did for ``pretrained=True, aux_logits=False``."""
+    model.aux_logits = False
+    for attr in ("AuxLogits", "aux1", "aux2"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)

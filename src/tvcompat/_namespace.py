@@ -1,0 +1,48 @@
+"""Lazy module namespaces mirroring ``torchvision.models``' layout.
+
+A family module (``tvcompat``, ``tvcompat.detection``, ...) resolves its builders and weights
+enums on first attribute access, so ``import tvcompat`` imports neither torch nor
+torchvision and patches nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+__all__ = ["family_dir", "family_getattr", "family_names"]
+
+
+@functools.lru_cache(maxsize=None)
+def family_names(family: str) -> tuple[str, ...]:
+    """Builder and weights enum names a family module offers."""
+    from tvcompat import _catalog, _registry
+
+    enums = [n for n in _catalog.enum_names() if (_catalog.enum(n) or {})["family"] == family]
+    return tuple(sorted({*_registry.family_names(family), *enums}))
+
+
+def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``family``'s builders and enums."""
+
+    def __getattr__(name: str) -> Any:  # noqa: N807 - module protocol
+        if name.startswith("_"):
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        from tvcompat import _catalog, _registry, _weights
+
+        if _catalog.enum(name) is not None and (_catalog.enum(name) or {})["family"] == family:
+            return _weights.enum_class(name)
+        if name in _registry.family_names(family):
+            return _registry.builder(family, name)
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def family_dir(module_globals: dict[str, Any], family: str) -> Callable[[], list[str]]:
+    """A module ``__dir__`` listing the lazy names too."""
+
+    def __dir__() -> list[str]:  # noqa: N807 - module protocol
+        return sorted({*module_globals, *family_names(family)})
+
+    return __dir__

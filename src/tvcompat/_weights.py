@@ -1,0 +1,258 @@
+"""Weights enums on every torchvision: the real ones where they exist, stand-ins elsewhere.
+
+:func:`enum_class` returns torchvision's own enum when the installed release has it, and
+otherwise an equivalent stand-in built from the catalog (same member names, ``DEFAULT``,
+``url``, ``meta``, ``transforms()``, ``verify()``, ``get_state_dict()``).
+:class:`Entry` names one weights entry independently of which of the two it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tvcompat import _catalog
+from tvcompat._versions import capabilities
+from tvcompat.errors import UnknownWeightsError, WeightsMismatchError
+
+__all__ = ["Entry", "WeightsEnum", "enum_class", "is_weights_member", "lookup"]
+
+
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """The value of a stand-in enum member (same fields as torchvision's ``Weights``)."""
+
+    url: str
+    transforms: Callable[..., Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class WeightsEnum(enum.Enum):
+    """Base class of the stand-in weights enums used where torchvision lacks the real one."""
+
+    @property
+    def url(self) -> str:
+        return self.value.url  # type: ignore[no-any-return]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.value.meta  # type: ignore[no-any-return]
+
+    @property
+    def transforms(self) -> Callable[..., Any]:
+        return self.value.transforms  # type: ignore[no-any-return]
+
+    @classmethod
+    def verify(cls, obj: Any) -> Any:
+        """torchvision's ``WeightsEnum.verify``: ``None``, a member, or its name string."""
+        if obj is None or isinstance(obj, cls):
+            return obj
+        if type(obj) is str:
+            name = obj.replace(cls.__name__ + ".", "")
+            try:
+                return cls[name]
+            except KeyError:
+                raise UnknownWeightsError(_unknown_member_message(cls.__name__, name)) from None
+        raise WeightsMismatchError(
+            f"Invalid Weight class provided; expected {cls.__name__} but received "
+            f"{type(obj).__name__}."
+        )
+
+    def get_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """Download (through tvcompat's downloader) and load this entry's state dict."""
+        from tvcompat._load import load_state_dict
+
+        return load_state_dict(self.url, progress=kwargs.get("progress", True))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+def _unknown_member_message(enum_name: str, name: str) -> str:
+    info = _catalog.enum(enum_name) or {"members": {}}
+    members = [*info["members"], "DEFAULT"]
+    upper = {m.upper(): m for m in members}
+    close = difflib.get_close_matches(name.upper(), list(upper), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(upper[c]) for c in close)}?" if close else ""
+    return (
+        f"{enum_name} has no weights named {name!r}.{hint} "
+        f"Available: {', '.join(members)} (names are upper case)."
+    )
+
+
+def _preset(spec: dict[str, Any]) -> Callable[..., Any]:
+    from tvcompat import _presets
+
+    cls = getattr(_presets, spec["name"])
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["kwargs"].items()}
+    return functools.partial(cls, **kwargs)
+
+
+def _meta(record: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(record["meta"])
+    ref = meta.pop("categories_ref", None)
+    meta.pop("num_categories", None)
+    if ref is not None:
+        meta["categories"] = list(_catalog.catalog()["categories"][ref])
+    if "min_size" in meta:
+        meta["min_size"] = tuple(meta["min_size"])
+    return meta
+
+
+def _url(record: dict[str, Any]) -> str:
+    """The member's URL as the installed torchvision names the file (before the enum
+    existed: its first name, which is what the legacy ``model_urls`` used)."""
+    url = _catalog.pick(record["urls"])
+    return str(url if url is not None else record["urls"][0][1])
+
+
+@functools.lru_cache(maxsize=None)
+def _stand_in(name: str) -> type[enum.Enum]:
+    info = _catalog.enum(name)
+    assert info is not None
+    values = {
+        member: Weights(_url(rec), _preset(rec["transforms"]), _meta(rec))
+        for member, rec in info["members"].items()
+    }
+    members: list[tuple[str, Weights]] = list(values.items())
+    if info["default"] is not None:
+        members.append(("DEFAULT", values[info["default"]]))
+    cls = WeightsEnum(name, members, module="tvcompat")  # type: ignore[call-overload]
+    cls.__doc__ = (
+        f"Stand-in for torchvision's ``{name}`` (added in torchvision {info['added']}), "
+        "with the same members."
+    )
+    return cls  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=None)
+def enum_class(name: str) -> type[enum.Enum]:
+    """The weights enum called ``name``: torchvision's own if installed, else a stand-in."""
+    info = _catalog.enum(name)
+    if info is None:
+        close = difflib.get_close_matches(name, _catalog.enum_names(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownWeightsError(f"There is no weights enum named {name!r}.{hint}")
+    if capabilities().weights_api and _catalog.is_available(info["added"]):
+        try:
+            cls: type[enum.Enum] = getattr(importlib.import_module(info["module"]), name)
+        except (ImportError, AttributeError):
+            pass
+        else:
+            return cls
+    return _stand_in(name)
+
+
+def is_weights_member(value: object) -> bool:
+    """Whether ``value`` is a member of a (real or stand-in) weights enum."""
+    return isinstance(value, enum.Enum) and _catalog.enum(type(value).__name__) is not None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One weights entry, named by enum and member (``ResNet50_Weights``, ``IMAGENET1K_V1``)."""
+
+    enum: str
+    member: str
+
+    @classmethod
+    def parse(cls, qualname: str) -> Entry:
+        enum_name, _, member = qualname.partition(".")
+        return cls(enum_name, member)
+
+    def __str__(self) -> str:
+        return f"{self.enum}.{self.member}"
+
+    @property
+    def record(self) -> dict[str, Any]:
+        info = _catalog.enum(self.enum)
+        assert info is not None
+        rec: dict[str, Any] = info["members"][self.member]
+        return rec
+
+    @property
+    def obj(self) -> enum.Enum:
+        """The enum member (torchvision's own where it exists, else the stand-in's)."""
+        return enum_class(self.enum)[self.member]
+
+    @property
+    def url(self) -> str:
+        """The URL the installed torchvision loads for this entry."""
+        return str(self.obj.url)  # type: ignore[attr-defined]
+
+    @property
+    def added(self) -> str:
+        """The torchvision version whose weights enum first named this entry."""
+        return str(self.record["added"])
+
+    @property
+    def legacy_since(self) -> str | None:
+        """The first torchvision whose ``pretrained=True`` already loaded this file."""
+        value = self.record.get("legacy_since")
+        return None if value is None else str(value)
+
+    @property
+    def is_default(self) -> bool:
+        info = _catalog.enum(self.enum)
+        return info is not None and info["default"] == self.member
+
+    @property
+    def num_categories(self) -> int | None:
+        value = self.record["meta"].get("num_categories")
+        return None if value is None else int(value)
+
+
+def lookup(value: object, allowed: list[str], *, param: str, model: str) -> Entry | None:
+    """Normalise a ``weights=`` value for a builder whose valid enums are ``allowed``.
+
+    Accepts ``None``, a (real or stand-in) enum member, ``"DEFAULT"``, ``"MEMBER"`` and
+    ``"Enum.MEMBER"``; raises a clear error for anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum):
+        enum_name = type(value).__name__
+        if _catalog.enum(enum_name) is None:
+            raise WeightsMismatchError(
+                f"{param}={value!r} is not a torchvision weights enum member; "
+                f"{model} takes {' or '.join(allowed)}."
+            )
+        if enum_name not in allowed:
+            raise WeightsMismatchError(
+                f"{param}={enum_name}.{value.name} are weights for another model; {model} "
+                f"takes {' or '.join(allowed)} (e.g. {param}={allowed[0]}.DEFAULT)."
+            )
+        return Entry(enum_name, value.name)
+    if type(value) is not str:
+        raise WeightsMismatchError(
+            f"{param} must be a weights enum member, its name as a string, 'DEFAULT' or None, "
+            f"not {type(value).__name__} {value!r}."
+        )
+    enum_name, dot, member = value.rpartition(".")
+    if dot:
+        enum_name = enum_name.rpartition(".")[2]  # accept "torchvision.models.X_Weights.M"
+        if enum_name not in allowed:
+            if _catalog.enum(enum_name) is None:
+                raise UnknownWeightsError(
+                    f"{param}={value!r}: there is no weights enum named {enum_name!r}; "
+                    f"{model} takes {' or '.join(allowed)}."
+                )
+            raise WeightsMismatchError(
+                f"{param}={value!r} are weights for another model; {model} takes "
+                f"{' or '.join(allowed)}."
+            )
+        candidates = [enum_name]
+    else:
+        candidates = allowed
+    for name in candidates:
+        info = _catalog.enum(name)
+        assert info is not None
+        if member == "DEFAULT" and info["default"] is not None:
+            return Entry(name, info["default"])
+        if member in info["members"]:
+            return Entry(name, member)
+    raise UnknownWeightsError(f"{param}={value!r}: " + _unknown_member_message(candidates[0], member))
