@@ -323,7 +323,7 @@ def main() -> None:
         },
         sys.stdout,
         indent=1,
-        sort_keys=True,
+        sort_keys=False,  # enum member order is meaningful
     )
 
 

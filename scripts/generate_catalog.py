@@ -99,7 +99,9 @@ def main(pythons: list[str]) -> None:
                 url_index.setdefault(m["url"], f"{enum_name}.{member}")
                 url_index.setdefault(stem(m["url"]), f"{enum_name}.{member}")
 
-    def name_outcome(outcome: dict[str, Any]) -> Any:
+    old_urls: dict[str, dict[str, str]] = {}
+
+    def name_outcome(outcome: dict[str, Any], version: str) -> Any:
         if "error" in outcome:
             if is_missing_interface(outcome):
                 return {"missing": True}
@@ -112,6 +114,7 @@ def main(pythons: list[str]) -> None:
         entry = url_index.get(url) or url_index.get(stem(url))
         if entry is None:
             raise SystemExit(f"legacy URL {url} matches no weights enum member of any version")
+        old_urls.setdefault(entry, {})[version] = url  # the file name before the enum existed
         return entry
 
     # --- builders ---------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def main(pythons: list[str]) -> None:
         forms = sorted({f for _, info in present for f in info.get("legacy", {})})
         legacy: dict[str, Any] = {}
         for form in forms:
-            per_version = [(v, name_outcome(info["legacy"][form]))
+            per_version = [(v, name_outcome(info["legacy"][form], v))
                            for v, info in present if form in info.get("legacy", {})]
             legacy[form] = ranges(per_version)
         newest_names = [p["name"] for p in last["params"]]
@@ -172,7 +175,11 @@ def main(pythons: list[str]) -> None:
             m = seen[-1][1]
             members[member] = {
                 "added": minor(seen[0][0]),
-                "urls": ranges([(v, x["url"]) for v, x in seen]),
+                "urls": ranges(
+                    sorted(old_urls.get(f"{enum_name}.{member}", {}).items(),
+                           key=lambda item: Version(item[0]))
+                    + [(v, x["url"]) for v, x in seen]
+                ),
                 "meta": {k: v for k, v in m["meta"].items() if k in KEEP_META},
                 "transforms": m["transforms"],
             }
@@ -215,7 +222,8 @@ def main(pythons: list[str]) -> None:
         "model_urls": dict(sorted(model_urls.items())),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(catalog, sort_keys=True, separators=(",", ":")) + "\n")
+    # insertion order is meaningful (enum member order) and deterministic: no sort_keys
+    OUT.write_text(json.dumps(catalog, separators=(",", ":")) + "\n")
     print(f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
           f"from torchvision {', '.join(versions)}")
 

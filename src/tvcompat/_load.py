@@ -8,7 +8,7 @@ import importlib
 import re
 from typing import Any, Callable
 
-from tvcompat._resolve import Resolution, legacy_entry_installed
+from tvcompat._resolve import Resolution, _info, legacy_entry_installed
 from tvcompat._versions import capabilities
 from tvcompat._weights import Entry
 from tvcompat.errors import ConflictingArgumentsError, TorchvisionTooOldError
@@ -72,6 +72,8 @@ def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
             kwargs["image_size"] = int(res.weights.record["meta"]["min_size"][0])
         if family == "segmentation":
             kwargs.setdefault("aux_loss", True)
+    if res.weights is not None and res.name in ("inception_v3", "googlenet"):
+        kwargs.setdefault("init_weights", False)  # as 0.13+ (0.10's quantized one needs scipy)
     if family in ("detection", "segmentation"):
         backbone = res.weights_backbone
         if backbone is None:
@@ -94,19 +96,21 @@ def build(res: Resolution) -> Any:
 
     fn = torchvision_builder(res.family, res.name)
     kwargs = dict(res.kwargs)
-    for url in res.urls:
-        ensure_cached(url, progress=res.progress)
     manual: Entry | None = None
     if capabilities().weights_api:
         kwargs["weights"] = None if res.weights is None else res.weights.obj
-        if "weights_backbone" in _params(res):
+        if "weights_backbone" in _info(res.model)["weights_params"]:
             kwargs["weights_backbone"] = (
                 None if res.weights_backbone is None else res.weights_backbone.obj
             )
     else:
         manual = _legacy_call(res, kwargs)
+    for url in res.urls:  # after every argument check: a refused call downloads nothing
+        ensure_cached(url, progress=res.progress)
+    if "progress" in _info(res.model)["params"]:  # the backbone utils take none
+        kwargs["progress"] = res.progress
     try:
-        model = fn(progress=res.progress, **kwargs)
+        model = fn(**kwargs)
     except ValueError as exc:
         match = _EXPECTED.search(str(exc))
         if match is None:
@@ -120,13 +124,6 @@ def build(res: Resolution) -> Any:
     if res.strip_aux:
         _strip_aux(model)
     return model
-
-
-def _params(res: Resolution) -> list[str]:
-    from tvcompat._resolve import _info
-
-    params: list[str] = _info(res.model)["weights_params"]
-    return params
 
 
 def _strip_aux(model: Any) -> None:

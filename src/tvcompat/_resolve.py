@@ -148,9 +148,10 @@ def _enums(key: str, param: str, quantize: bool) -> list[str]:
         names = sorted({v.split(".")[0] for r in info["legacy"].values() for _, v in r
                         if isinstance(v, str)})
     if info["family"] == "quantization" and param == "weights":
+        # both are accepted by name; the one quantize= selects comes first ("DEFAULT")
         quantized = [n for n in names if "Quantized" in n]
         floats = [n for n in names if "Quantized" not in n]
-        return quantized if quantize else floats
+        return quantized + floats if quantize else floats + quantized
     return names
 
 
@@ -217,6 +218,8 @@ def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
         if pname in kw:
             raise TypeError(f"{name}() got multiple values for argument {pname!r}")
         kw[pname] = value
+    if info["family"] == "backbone_utils":
+        _check_backbone_name(name, kw.get("backbone_name"))
     progress = kw.pop("progress", True)
     quantize = bool(kw.get("quantize", False))
     entries: dict[str, Entry | None] = {}
@@ -275,6 +278,19 @@ def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
     return Resolution(key, weights, backbone, kw, bool(progress), strip_aux, "; ".join(reason))
 
 
+def _check_backbone_name(name: str, backbone: Any) -> None:
+    arch = _catalog.builder(str(backbone))
+    if arch is None:
+        raise UnknownModelError(f"{name}(backbone_name={backbone!r}): "
+                                + _unknown_model_message(str(backbone)))
+    if not _catalog.is_available(arch["added"], arch["until"]):
+        added = arch["added"].lstrip("<=")
+        raise BuilderNotAvailableError(
+            f"{name}(backbone_name={backbone!r}) needs torchvision >= {added}, which added "
+            f"{backbone} (installed: {torchvision_version()})."
+        )
+
+
 def _check_quantized(key: str, info: dict[str, Any], kw: dict[str, Any], entry: Entry | None,
                      quantize: bool) -> None:
     if info["family"] != "quantization" or entry is None:
@@ -284,6 +300,11 @@ def _check_quantized(key: str, info: dict[str, Any], kw: dict[str, Any], entry: 
         raise WeightsMismatchError(
             f"{entry} are quantized weights: pass quantize=True to {info['name']}() "
             "to build the quantized model they belong to."
+        )
+    if quantize and not is_quantized:
+        raise WeightsMismatchError(
+            f"{entry} are float weights, but quantize=True builds a quantized model: pass "
+            f"quantize=False, or quantized weights ({_enums(key, 'weights', True)[0]})."
         )
 
 
