@@ -1,9 +1,11 @@
-"""Sessions: lint, typecheck, docs, tests (current interpreter) and the real-version matrix.
+"""Sessions: lint, typecheck, docs, and the test-suite on every real torch/torchvision pair.
 
-The matrix installs real torch/torchvision pairs from the package registry. Virtual
-environments live outside the clone (``$TVCOMPAT_NOX_ENVDIR``, default
-``~/.cache/tvcompat/nox``) and are reused across runs: each pair is 2-5 GB, so they are
-installed once and only tvcompat itself is reinstalled afterwards.
+``nox`` runs them all (this is what CI runs). ``nox -s "matrix(tv0.29.1)"`` runs one pair.
+
+The matrix installs real torch/torchvision pairs from the package registry into virtual
+environments outside the clone (``$TVCOMPAT_NOX_ENVDIR``, default ``~/.cache/tvcompat/nox``),
+reused across runs: each pair is 2-5 GB, so it is installed once (a marker file records
+what is installed) and only tvcompat itself is reinstalled afterwards.
 """
 
 from __future__ import annotations
@@ -13,10 +15,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.envdir = os.environ.get(
-    "TVCOMPAT_NOX_ENVDIR", str(Path.home() / ".cache" / "tvcompat" / "nox")
-)
-nox.options.reuse_existing_virtualenvs = True
+ENVDIR = Path(os.environ.get("TVCOMPAT_NOX_ENVDIR", Path.home() / ".cache/tvcompat/nox"))
 nox.options.sessions = ["lint", "typecheck", "docs", "matrix"]
 
 #: (torchvision, torch, python) pairs the test-suite must pass on.
@@ -31,35 +30,119 @@ MATRIX = [
     ("0.24.1", "2.9.1", "3.13"),
     ("0.29.1", "2.14.1", "3.11"),
 ]
-TEST_DEPS = ["pytest>=7", "hypothesis>=6.50", "trustme>=1.0", "libcst>=1.0"]
+NEWEST = MATRIX[-1]
+TEST_DEPS = [
+    "pytest>=7",
+    "hypothesis>=6.50",
+    "trustme>=1.0",
+    "libcst>=1.0",
+    "packaging",
+    "certifi",
+    "tqdm",
+]
 
 
-@nox.session(python=False)
-@nox.parametrize(
-    ("tv", "torch", "py"), [nox.param(*m, id=f"tv{m[0]}") for m in MATRIX]
-)
-def matrix(session: nox.Session, tv: str, torch: str, py: str) -> None:
-    """Run the test-suite on one real torch/torchvision pair."""
-    venv = Path(nox.options.envdir) / f"tv{tv}-py{py}"
+def pair_python(session: nox.Session, tv: str, torch: str, py: str) -> str:
+    """The interpreter of the venv holding this pair, created and installed when missing."""
+    venv = ENVDIR / f"tv{tv}-py{py}"
     python = venv / "bin" / "python"
     if not python.exists():
         pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-        candidates = sorted(pyenv_root.glob(f"versions/{py}.*/bin/python{py}"))
-        base = str(candidates[-1]) if candidates else f"python{py}"
+        found = sorted(pyenv_root.glob(f"versions/{py}.*/bin/python{py}"))
+        base = str(found[-1]) if found else f"python{py}"
         session.run_install(base, "-m", "venv", str(venv), external=True)
-        session.run_install(str(python), "-m", "pip", "install", "-q", "-U", "pip", "hatchling",
-                    external=True)
-    spec = [f"torch=={torch}", f"torchvision=={tv}", *TEST_DEPS, "packaging", "certifi"]
-    if int(torch.split(".")[0]) < 2:
-        spec.append("numpy<2")
+        session.run_install(str(python), "-m", "pip", "install", "-q", "-U", "pip", external=True)
+    spec = [f"torch=={torch}", f"torchvision=={tv}", *TEST_DEPS]
+    if int(torch.split(".", maxsplit=1)[0]) < 2:
+        spec.append("numpy<2")  # torch 1.x wheels were built against numpy 1
     marker = venv / ".tvcompat-pair"
     wanted = "\n".join(spec)
     if not marker.exists() or marker.read_text() != wanted:
         session.run_install(str(python), "-m", "pip", "install", "-q", *spec, external=True)
         marker.write_text(wanted)
-    session.run_install(str(python), "-m", "pip", "install", "-q", "--no-deps",
-                "-e", ".", external=True)
+    session.run_install(
+        str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", ".", external=True
+    )
+    return str(python)
+
+
+@nox.session(python=False)
+@nox.parametrize(("tv", "torch", "py"), [nox.param(*m, id=f"tv{m[0]}") for m in MATRIX])
+def matrix(session: nox.Session, tv: str, torch: str, py: str) -> None:
+    """Run the test-suite on one real torch/torchvision pair (pytest's exit code 5, no tests
+    collected, fails the session like any other non-zero code)."""
+    python = pair_python(session, tv, torch, py)
     if session.install_only:
         return
-    session.run(str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                *session.posargs, external=True)
+    session.run(
+        python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *session.posargs, external=True
+    )
+
+
+def _newest_with(session: nox.Session, *extra: str) -> str:
+    python = pair_python(session, *NEWEST)
+    session.run_install(python, "-m", "pip", "install", "-q", *extra, external=True)
+    return python
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff on everything."""
+    python = _newest_with(session, "ruff>=0.5")
+    session.run(
+        python,
+        "-m",
+        "ruff",
+        "check",
+        "src",
+        "tests",
+        "benchmarks",
+        "scripts",
+        "noxfile.py",
+        external=True,
+    )
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package (against the newest torch/torchvision)."""
+    python = _newest_with(session, "mypy>=1.8")
+    session.run(python, "-m", "mypy", "--strict", "src/tvcompat", external=True)
+
+
+@nox.session(python=False)
+def docs(session: nox.Session) -> None:
+    """Build the documentation with --strict."""
+    python = _newest_with(session, "mkdocs-material>=9", "mkdocstrings[python]>=0.24")
+    session.run(
+        python,
+        "-m",
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(Path(session.create_tmp()) / "site"),
+        external=True,
+    )
+
+
+@nox.session(python=False)
+def catalog(session: nox.Session) -> None:
+    """Regenerate src/tvcompat/data/catalog.json from the real releases of the matrix (plus
+    0.11.3, which added EfficientNet and RegNet)."""
+    pythons = [pair_python(session, *m) for m in MATRIX]
+    extra = ENVDIR / "tv0.11.3-py3.9" / "bin" / "python"
+    if not extra.exists():
+        session.run_install("python3.9", "-m", "venv", str(extra.parent.parent), external=True)
+        session.run_install(
+            str(extra),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "torch==1.10.2",
+            "torchvision==0.11.3",
+            "numpy<2",
+            external=True,
+        )
+    session.run("python", "scripts/generate_catalog.py", str(extra), *pythons, external=True)

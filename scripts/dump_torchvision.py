@@ -39,13 +39,21 @@ FAMILIES = {
     "quantization": "torchvision.models.quantization",
 }
 RESNETS = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-    "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
 ]
 MOBILENETS = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
 
 
-class Captured(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Captured(Exception):
     def __init__(self, url: str, member: str | None = None) -> None:
         super().__init__(url)
         self.url = url
@@ -97,8 +105,12 @@ def _no_init() -> None:
 
 def _param(p: inspect.Parameter) -> dict[str, Any]:
     default = None if p.default is inspect.Parameter.empty else repr(p.default)
-    out = {"name": p.name, "kind": p.kind.name, "default": default,
-           "has_default": p.default is not inspect.Parameter.empty}
+    out = {
+        "name": p.name,
+        "kind": p.kind.name,
+        "default": default,
+        "has_default": p.default is not inspect.Parameter.empty,
+    }
     if p.annotation is not inspect.Parameter.empty and p.name.startswith("weights"):
         out["annotation"] = str(p.annotation)
     return out
@@ -113,7 +125,7 @@ def _outcome(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
             if c.url is None:  # torchvision called the loader with no URL: it would crash
                 return {"error": "NoURL", "message": "load_state_dict_from_url(None)"}
             return {"url": c.url, "member": c.member}
-        except Exception as e:  # noqa: BLE001 - the error is the datum
+        except Exception as e:
             return {"error": type(e).__name__, "message": str(e)[:300]}
     return {"url": None, "member": None}
 
@@ -151,7 +163,9 @@ def _builders() -> dict[str, dict[str, Any]]:
             fn = getattr(bu, name, None)
             if fn is not None:
                 out[f"backbone_utils.{name}"] = {
-                    "name": name, "family": "backbone_utils", "module": fn.__module__,
+                    "name": name,
+                    "family": "backbone_utils",
+                    "module": fn.__module__,
                     "params": [_param(p) for p in inspect.signature(fn).parameters.values()],
                 }
     except ImportError:
@@ -161,9 +175,11 @@ def _builders() -> dict[str, dict[str, Any]]:
 
 def _legacy(builders: dict[str, dict[str, Any]]) -> None:
     """Record what each legacy call form loads, by running it."""
-    for key, info in builders.items():
+    for info in builders.values():
         fam = info["family"]
-        mod = importlib.import_module(FAMILIES.get(fam, "torchvision.models.detection.backbone_utils"))
+        mod = importlib.import_module(
+            FAMILIES.get(fam, "torchvision.models.detection.backbone_utils")
+        )
         fn = getattr(mod, info["name"])
         calls: dict[str, dict[str, Any]] = {}
         names = {p["name"] for p in info["params"]}
@@ -207,8 +223,18 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-META_KEYS = ("num_params", "min_size", "min_temporal_size", "_ops", "_file_size", "recipe",
-             "backend", "license", "_metrics", "_docs")
+META_KEYS = (
+    "num_params",
+    "min_size",
+    "min_temporal_size",
+    "_ops",
+    "_file_size",
+    "recipe",
+    "backend",
+    "license",
+    "_metrics",
+    "_docs",
+)
 
 
 def _enums() -> dict[str, dict[str, Any]]:
@@ -223,7 +249,9 @@ def _enums() -> dict[str, dict[str, Any]]:
             mods.append(importlib.import_module(info.name))
     for mod in mods:
         for name, obj in vars(mod).items():
-            if not (inspect.isclass(obj) and issubclass(obj, WeightsEnum) and obj is not WeightsEnum):
+            if not (
+                inspect.isclass(obj) and issubclass(obj, WeightsEnum) and obj is not WeightsEnum
+            ):
                 continue
             if obj.__module__ != mod.__name__:
                 continue
@@ -271,12 +299,12 @@ def _model_urls() -> dict[str, dict[str, str]]:
     for info in pkgutil.walk_packages(torchvision.models.__path__, "torchvision.models."):
         try:
             mod = importlib.import_module(info.name)
-        except Exception:  # noqa: BLE001,S112
+        except Exception:
             continue
         for attr in ("model_urls", "quant_model_urls"):
             d = vars(mod).get(attr)
             if isinstance(d, dict):
-                out[f"{info.name}.{attr}"] = {k: v for k, v in dict.items(d)}
+                out[f"{info.name}.{attr}"] = dict(dict.items(d))
     return out
 
 
@@ -284,7 +312,7 @@ def _stub_scipy() -> None:
     """Old inception/googlenet initialisers import scipy.stats; parameters are not
     initialised while dumping anyway, so a stub stands in when scipy is absent."""
     try:
-        import scipy.stats  # noqa: F401
+        import scipy.stats
     except ImportError:
         import types
 

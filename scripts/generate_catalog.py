@@ -38,9 +38,21 @@ OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
 SCHEMA = 1
 
 #: meta keys kept in the catalog (``_docs`` prose is left to torchvision's docs)
-KEEP_META = ("num_params", "min_size", "min_temporal_size", "_ops", "_file_size", "recipe",
-             "backend", "license", "_metrics", "num_categories", "categories_ref",
-             "keypoint_names", "unquantized")
+KEEP_META = (
+    "num_params",
+    "min_size",
+    "min_temporal_size",
+    "_ops",
+    "_file_size",
+    "recipe",
+    "backend",
+    "license",
+    "_metrics",
+    "num_categories",
+    "categories_ref",
+    "keypoint_names",
+    "unquantized",
+)
 
 
 def minor(v: str) -> str:
@@ -121,7 +133,7 @@ def main(pythons: list[str]) -> None:
     builders: dict[str, Any] = {}
     for key in sorted({k for d in dumps for k in d["builders"]}):
         present = [(d["torchvision"], d["builders"][key]) for d in dumps if key in d["builders"]]
-        first_v, first = present[0]
+        first_v = present[0][0]
         last = present[-1][1]
         # legacy positional order: the oldest signature whose parameters are positional,
         # else the newest keyword-only order (which 0.13+ maps positionals onto)
@@ -136,16 +148,23 @@ def main(pythons: list[str]) -> None:
         forms = sorted({f for _, info in present for f in info.get("legacy", {})})
         legacy: dict[str, Any] = {}
         for form in forms:
-            per_version = [(v, name_outcome(info["legacy"][form], v))
-                           for v, info in present if form in info.get("legacy", {})]
+            per_version = [
+                (v, name_outcome(info["legacy"][form], v))
+                for v, info in present
+                if form in info.get("legacy", {})
+            ]
             legacy[form] = ranges(per_version)
         newest_names = [p["name"] for p in last["params"]]
         # the enums each weights parameter takes, from the newest annotation
         # (``Optional[Union[X_QuantizedWeights, X_Weights]]`` lists both, quantized first)
         enums_of = {
-            p["name"]: [e for e in re.findall(r"\b(\w+Weights)\b", p.get("annotation", ""))
-                        if e != "WeightsEnum"]
-            for p in last["params"] if p["name"] in ("weights", "weights_backbone")
+            p["name"]: [
+                e
+                for e in re.findall(r"\b(\w+Weights)\b", p.get("annotation", ""))
+                if e != "WeightsEnum"
+            ]
+            for p in last["params"]
+            if p["name"] in ("weights", "weights_backbone")
         }
         builders[key] = {
             "name": last["name"],
@@ -156,9 +175,12 @@ def main(pythons: list[str]) -> None:
             "params": newest_names,
             "weights_params": [n for n in ("weights", "weights_backbone") if n in newest_names],
             "enums": enums_of,
-            "legacy_params": [n for n in ("pretrained", "pretrained_backbone")
-                              if any(n in [p["name"] for p in i["params"]] for _, i in present)
-                              or n.replace("pretrained", "weights") in newest_names],
+            "legacy_params": [
+                n
+                for n in ("pretrained", "pretrained_backbone")
+                if any(n in [p["name"] for p in i["params"]] for _, i in present)
+                or n.replace("pretrained", "weights") in newest_names
+            ],
             "legacy": legacy,
         }
 
@@ -166,8 +188,11 @@ def main(pythons: list[str]) -> None:
     enums: dict[str, Any] = {}
     weight_dumps = [d for d in dumps if d["enums"]]
     for enum_name in sorted({e for d in weight_dumps for e in d["enums"]}):
-        present = [(d["torchvision"], d["enums"][enum_name]) for d in weight_dumps
-                   if enum_name in d["enums"]]
+        present = [
+            (d["torchvision"], d["enums"][enum_name])
+            for d in weight_dumps
+            if enum_name in d["enums"]
+        ]
         last = present[-1][1]
         members: dict[str, Any] = {}
         for member in last["members"]:
@@ -176,8 +201,10 @@ def main(pythons: list[str]) -> None:
             members[member] = {
                 "added": minor(seen[0][0]),
                 "urls": ranges(
-                    sorted(old_urls.get(f"{enum_name}.{member}", {}).items(),
-                           key=lambda item: Version(item[0]))
+                    sorted(
+                        old_urls.get(f"{enum_name}.{member}", {}).items(),
+                        key=lambda item: Version(item[0]),
+                    )
                     + [(v, x["url"]) for v, x in seen]
                 ),
                 "meta": {k: v for k, v in m["meta"].items() if k in KEEP_META},
@@ -224,8 +251,10 @@ def main(pythons: list[str]) -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     # insertion order is meaningful (enum member order) and deterministic: no sort_keys
     OUT.write_text(json.dumps(catalog, separators=(",", ":")) + "\n")
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
-          f"from torchvision {', '.join(versions)}")
+    print(
+        f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
+        f"from torchvision {', '.join(versions)}"
+    )
 
 
 if __name__ == "__main__":

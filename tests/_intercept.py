@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 
-class Captured(Exception):  # noqa: N818 - a control-flow signal
+class Captured(Exception):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.url = url
@@ -90,6 +90,6 @@ def outcome(fn: Callable[..., Any], *args: Any, quiet: bool = False, **kwargs: A
             fn(*args, **kwargs)
         except Captured as c:
             return c.url
-        except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+        except Exception as exc:
             return exc
     return None

@@ -50,6 +50,7 @@ def test_scoped_silences_every_wording_and_nothing_else() -> None:
             _emit_all()
             _third_party_code()
             warnings.warn("an unrelated warning", UserWarning, stacklevel=1)
+
     assert _record(inside) == ["an unrelated warning"]
     assert len(_record(_emit_all)) == len(TEXTS)  # back on after the block
 
@@ -100,5 +101,6 @@ def test_tvcompat_builders_never_warn() -> None:
     tvcompat.resnet18(pretrained=False)
     tvcompat.resnet18(False)
     tvcompat.resnet18(weights=None)
-    tvcompat.detection.fasterrcnn_mobilenet_v3_large_320_fpn(pretrained=False,
-                                                            pretrained_backbone=False)
+    tvcompat.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        pretrained=False, pretrained_backbone=False
+    )

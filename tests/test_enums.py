@@ -44,8 +44,10 @@ def test_enum_names_exist_everywhere(name: str) -> None:
             assert member.url.startswith("https://download.pytorch.org/models/")
             meta = member.meta
             if "num_categories" in info["members"][member.name]["meta"]:
-                assert len(meta["categories"]) == info["members"][member.name]["meta"][
-                    "num_categories"]
+                assert (
+                    len(meta["categories"])
+                    == info["members"][member.name]["meta"]["num_categories"]
+                )
             assert callable(member.transforms)
     family = info["family"]
     namespace = tvcompat if family == "classification" else getattr(tvcompat, family)
@@ -68,15 +70,19 @@ def test_stand_in_presets_and_verify() -> None:
         cls.verify(_stand_in("ResNet18_Weights").DEFAULT)
     assert repr(cls.DEFAULT) == "ResNet50_Weights.IMAGENET1K_V2"
     video = _stand_in("R3D_18_Weights").DEFAULT.transforms()(
-        torch.randint(0, 255, (4, 3, 128, 171), dtype=torch.uint8))
+        torch.randint(0, 255, (4, 3, 128, 171), dtype=torch.uint8)
+    )
     assert video.shape == (3, 4, 112, 112)
     seg = _stand_in("FCN_ResNet50_Weights").DEFAULT.transforms()(torch.rand(3, 600, 500))
     assert seg.shape[0] == 3
-    a, b = _stand_in("Raft_Small_Weights").DEFAULT.transforms()(torch.rand(3, 8, 8),
-                                                                 torch.rand(3, 8, 8))
-    assert a.min() >= -1 and b.max() <= 1
+    a, b = _stand_in("Raft_Small_Weights").DEFAULT.transforms()(
+        torch.rand(3, 8, 8), torch.rand(3, 8, 8)
+    )
+    assert a.min() >= -1
+    assert b.max() <= 1
     det = _stand_in("FasterRCNN_ResNet50_FPN_Weights").DEFAULT.transforms()(
-        torch.randint(0, 255, (3, 8, 8), dtype=torch.uint8))
+        torch.randint(0, 255, (3, 8, 8), dtype=torch.uint8)
+    )
     assert det.dtype == torch.float32
 
 

@@ -52,7 +52,7 @@ def test_weights_of_another_model() -> None:
 @pytest.mark.parametrize("name", ["vit_h_14", "regnet_y_128gf"])
 def test_pretrained_without_legacy_weights(name: str) -> None:
     if not _available(name):
-        with pytest.raises(BuilderNotAvailableError, match=">= 0.1"):
+        with pytest.raises(BuilderNotAvailableError, match=r">= 0\.1"):
             tvcompat.resolve(name, pretrained=True)
         return
     with pytest.raises(NoPretrainedWeightsError, match="SWAG_E2E_V1"):
@@ -68,11 +68,14 @@ def test_conflicting_pretrained_and_weights() -> None:
     with pytest.raises(ConflictingArgumentsError):
         tvcompat.resolve("resnet50", pretrained=True, weights="IMAGENET1K_V2")
     with pytest.raises(ConflictingArgumentsError):
-        tvcompat.resolve("fasterrcnn_resnet50_fpn", pretrained_backbone=False,
-                         weights_backbone="DEFAULT")
+        tvcompat.resolve(
+            "fasterrcnn_resnet50_fpn", pretrained_backbone=False, weights_backbone="DEFAULT"
+        )
     # agreeing values are fine
-    assert str(tvcompat.resolve("resnet50", pretrained=True, weights="IMAGENET1K_V1").weights) \
+    assert (
+        str(tvcompat.resolve("resnet50", pretrained=True, weights="IMAGENET1K_V1").weights)
         == "ResNet50_Weights.IMAGENET1K_V1"
+    )
     assert tvcompat.resolve("resnet50", pretrained=False, weights=None).weights is None
 
 
@@ -81,7 +84,8 @@ def test_quantized_weights_need_quantize() -> None:
         tvcompat.resolve("quantized_resnet50", weights="IMAGENET1K_FBGEMM_V1")
     with pytest.raises(WeightsMismatchError, match="quantize=True"):
         tvcompat.quantization.resnet50(
-            weights=tvcompat.quantization.ResNet50_QuantizedWeights.DEFAULT)
+            weights=tvcompat.quantization.ResNet50_QuantizedWeights.DEFAULT
+        )
     with pytest.raises(WeightsMismatchError, match="quantize=False"):
         tvcompat.resolve("quantized_resnet50", weights="IMAGENET1K_V1", quantize=True)
 
@@ -126,8 +130,10 @@ def test_errors_are_builtin_subclasses() -> None:
     assert issubclass(WeightsMismatchError, TypeError)
     assert issubclass(ConflictingArgumentsError, ValueError)
     assert issubclass(ConflictingArgumentsError, TypeError)
-    assert all(issubclass(e, TvcompatError) for e in (UnknownModelError, UnknownWeightsError,
-                                                       NoPretrainedWeightsError))
+    assert all(
+        issubclass(e, TvcompatError)
+        for e in (UnknownModelError, UnknownWeightsError, NoPretrainedWeightsError)
+    )
 
 
 def test_refused_calls_download_nothing(hub_dir: object) -> None:

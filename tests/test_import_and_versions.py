@@ -24,8 +24,9 @@ def test_import_has_no_side_effects() -> None:
         "assert urllib.request._opener is opener, 'urllib opener changed'\n"
         "print('clean')\n"
     )
-    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "clean"
 
@@ -40,8 +41,12 @@ def test_dir_lists_lazy_names() -> None:
 
 @pytest.mark.parametrize(
     ("text", "release"),
-    [("0.29.1+cu130", (0, 29, 1)), ("0.10.1+cu102", (0, 10, 1)), ("2.14.1", (2, 14, 1)),
-     ("0.16.0a0+git123", (0, 16, 0))],
+    [
+        ("0.29.1+cu130", (0, 29, 1)),
+        ("0.10.1+cu102", (0, 10, 1)),
+        ("2.14.1", (2, 14, 1)),
+        ("0.16.0a0+git123", (0, 16, 0)),
+    ],
 )
 def test_parse_local_tags(text: str, release: tuple[int, ...]) -> None:
     assert parse(text).release == release
@@ -64,9 +69,10 @@ def test_capabilities_match_the_installed_torchvision() -> None:
     if caps.registration_api:
         params = inspect.signature(models.list_models).parameters
         assert caps.list_models_filters == ("include" in params)
-    import torchvision.models.resnet as resnet
+    from torchvision.models import resnet
 
     assert caps.model_urls_dicts == hasattr(resnet, "model_urls")
-    assert caps.models_utils_module == (importlib.util.find_spec("torchvision.models.utils")
-                                        is not None)
+    assert caps.models_utils_module == (
+        importlib.util.find_spec("torchvision.models.utils") is not None
+    )
     assert all(isinstance(v, bool) for v in caps.as_dict().values())

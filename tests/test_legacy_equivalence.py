@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _intercept import intercept, outcome
 
+from _intercept import intercept, outcome
 from tvcompat import _catalog, _registry
 from tvcompat._load import torchvision_builder
 from tvcompat._resolve import _legacy_entry

@@ -22,7 +22,7 @@ def test_model_urls_equal_the_installed_release_where_it_has_them() -> None:
 
         assert dict.items(video.model_urls) == legacy.module_model_urls("video.resnet").items()
         return
-    import torchvision.models.resnet as resnet
+    from torchvision.models import resnet
 
     real = dict(dict.items(resnet.model_urls))
     assert legacy.module_model_urls("resnet") == real

@@ -14,8 +14,11 @@ from tvcompat import _catalog
 from tvcompat._settings import set_pretrained_policy
 from tvcompat.errors import TvcompatError
 
-KEYS = [k for k in _catalog.builder_keys()
-        if _catalog.is_available(_catalog.builder(k)["added"], _catalog.builder(k)["until"])]
+KEYS = [
+    k
+    for k in _catalog.builder_keys()
+    if _catalog.is_available(_catalog.builder(k)["added"], _catalog.builder(k)["until"])
+]
 ABSENT: Any = object()
 OTHER_MEMBER = "VGG11_Weights.IMAGENET1K_V1"
 
@@ -37,7 +40,8 @@ def calls(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     for legacy, new in (("pretrained", "weights"), ("pretrained_backbone", "weights_backbone")):
         names = _members(info.get("enums", {}).get(new, []))
         new_values = st.sampled_from(
-            [None, "DEFAULT", OTHER_MEMBER, "imagenet1k_v1", True, False, 3, *names[:8]])
+            [None, "DEFAULT", OTHER_MEMBER, "imagenet1k_v1", True, False, 3, *names[:8]]
+        )
         if draw(st.booleans()):
             kwargs[legacy] = draw(legacy_values)
         if draw(st.booleans()):
@@ -45,8 +49,9 @@ def calls(draw: st.DrawFn) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     if info["family"] == "quantization" and draw(st.booleans()):
         kwargs["quantize"] = draw(st.booleans())
     if info["family"] == "backbone_utils":
-        kwargs["backbone_name"] = draw(st.sampled_from(
-            sorted(f.partition("=")[2] for f in info["legacy"])))
+        kwargs["backbone_name"] = draw(
+            st.sampled_from(sorted(f.partition("=")[2] for f in info["legacy"]))
+        )
     if info["family"] != "backbone_utils" and draw(st.booleans()):
         kwargs["num_classes"] = draw(st.sampled_from([None, 2, 10, 21, 91, 1000]))
     args = tuple(draw(st.lists(st.booleans(), max_size=2)))
@@ -67,8 +72,10 @@ def oracle(key: str, kwargs: dict[str, Any]) -> str | None:
                     return f"{enum_name}.{enum['default']}"
             elif name in enum["members"]:
                 return f"{enum_name}.{name}"
-    flag = kwargs.get("pretrained", given_weights if isinstance(given_weights, bool) or
-                      given_weights == "legacy" else None)
+    flag = kwargs.get(
+        "pretrained",
+        given_weights if isinstance(given_weights, bool) or given_weights == "legacy" else None,
+    )
     if not flag:
         return None
     if info["family"] == "backbone_utils":
@@ -90,8 +97,13 @@ def test_random_calls_follow_the_rules(call: tuple[str, tuple[Any, ...], dict[st
     set_pretrained_policy("legacy")
     try:
         info = _catalog.builder(key)
-        model = (key if info["family"] == "backbone_utils" else
-                 ("quantized_" + info["name"]) if info["family"] == "quantization" else info["name"])
+        model = (
+            key
+            if info["family"] == "backbone_utils"
+            else ("quantized_" + info["name"])
+            if info["family"] == "quantization"
+            else info["name"]
+        )
         try:
             res = tvcompat.resolve(model, *args, **kwargs)
         except (TvcompatError, TypeError):

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def catalog() -> dict[str, Any]:
     """The parsed catalog (read once)."""
     text = resources.files("tvcompat").joinpath("data/catalog.json").read_text("utf-8")
@@ -38,11 +38,13 @@ def catalog() -> dict[str, Any]:
     return data
 
 
+@functools.cache
 def start_version(start: str) -> Version:
     """A range start such as ``"0.13"`` or ``"<=0.10"`` (oldest scanned: anything before)."""
     return Version("0") if start.startswith("<=") else Version(start)
 
 
+@functools.cache
 def _installed_minor() -> Version:
     release = torchvision_version().release
     return Version(".".join(str(p) for p in release[:2]))
@@ -72,6 +74,7 @@ def builder(key: str) -> dict[str, Any] | None:
     return info
 
 
+@functools.cache
 def is_available(added: str, until: str | None = None) -> bool:
     """Whether something added in ``added`` (and last seen in ``until``) exists in the
     installed torchvision."""
@@ -92,7 +95,7 @@ def enum(name: str) -> dict[str, Any] | None:
     return info
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def filename_index() -> dict[str, tuple[str, str]]:
     """Every weights file name any torchvision release used -> ``(enum, member)``."""
     index: dict[str, tuple[str, str]] = {}

@@ -11,10 +11,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-__all__ = ["MESSAGES", "restore_deprecations", "silence_deprecations",
-           "silence_deprecations_globally"]
+__all__ = [
+    "MESSAGES",
+    "restore_deprecations",
+    "silence_deprecations",
+    "silence_deprecations_globally",
+]
 
 #: Regular expressions (matched at the message start) of torchvision's deprecation warnings.
 MESSAGES = (
@@ -30,7 +34,7 @@ def _add_filters() -> None:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
 
 
-class silence_deprecations(contextlib.ContextDecorator):  # noqa: N801 - used like a function
+class silence_deprecations(contextlib.ContextDecorator):
     """Silence torchvision's weights/pretrained deprecation warnings inside a ``with`` block
     (or a decorated function), whoever triggers them.
 
@@ -44,8 +48,12 @@ class silence_deprecations(contextlib.ContextDecorator):  # noqa: N801 - used li
         _add_filters()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._catcher.__exit__(exc_type, exc, tb)
 
 
@@ -66,7 +74,7 @@ def restore_deprecations() -> None:
     """Remove the filters :func:`silence_deprecations_globally` installed."""
     for item in _installed:
         with contextlib.suppress(ValueError):
-            warnings.filters.remove(item)
+            cast("list[Any]", warnings.filters).remove(item)
     _installed.clear()
     mutated = getattr(warnings, "_filters_mutated", None)  # invalidates "once" caches
     if mutated is not None:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 __all__ = ["family_dir", "family_getattr", "family_names"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def family_names(family: str) -> tuple[str, ...]:
     """Builder and weights enum names a family module offers."""
     from tvcompat import _catalog, _registry
@@ -25,7 +25,7 @@ def family_names(family: str) -> tuple[str, ...]:
 def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
     """A module ``__getattr__`` serving ``family``'s builders and enums."""
 
-    def __getattr__(name: str) -> Any:  # noqa: N807 - module protocol
+    def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         from tvcompat import _catalog, _registry, _weights
@@ -42,7 +42,7 @@ def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
 def family_dir(module_globals: dict[str, Any], family: str) -> Callable[[], list[str]]:
     """A module ``__dir__`` listing the lazy names too."""
 
-    def __dir__() -> list[str]:  # noqa: N807 - module protocol
+    def __dir__() -> list[str]:
         return sorted({*module_globals, *family_names(family)})
 
     return __dir__

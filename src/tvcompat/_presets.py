@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as F  # noqa: N812 - torchvision's idiom
+from torchvision.transforms import functional as F
 
 __all__ = [
     "ImageClassification",
@@ -32,7 +32,8 @@ def _mode(value: str | InterpolationMode) -> InterpolationMode:
 def _to_float_tensor(img: Any) -> Tensor:
     if not isinstance(img, Tensor):
         img = F.pil_to_tensor(img)
-    return F.convert_image_dtype(img, torch.float)
+    out: Tensor = F.convert_image_dtype(img, torch.float)
+    return out
 
 
 class ImageClassification(nn.Module):
@@ -57,7 +58,8 @@ class ImageClassification(nn.Module):
     def forward(self, img: Any) -> Tensor:
         img = F.resize(img, self.resize_size, interpolation=self.interpolation)
         img = F.center_crop(img, self.crop_size)
-        return F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
+        out: Tensor = F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
+        return out
 
 
 class VideoClassification(nn.Module):
@@ -74,9 +76,9 @@ class VideoClassification(nn.Module):
     ) -> None:
         super().__init__()
         self.crop_size = list(crop_size)
-        self.resize_size = list(resize_size) if isinstance(resize_size, (list, tuple)) else [
-            resize_size
-        ]
+        self.resize_size = (
+            list(resize_size) if isinstance(resize_size, (list, tuple)) else [resize_size]
+        )
         self.mean, self.std = list(mean), list(std)
         self.interpolation = _mode(interpolation)
 
@@ -114,7 +116,8 @@ class SemanticSegmentation(nn.Module):
     def forward(self, img: Any) -> Tensor:
         if self.resize_size is not None:
             img = F.resize(img, self.resize_size, interpolation=self.interpolation)
-        return F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
+        out: Tensor = F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
+        return out
 
 
 class ObjectDetection(nn.Module):

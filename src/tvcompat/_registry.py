@@ -32,8 +32,15 @@ __all__ = [
     "resolve",
 ]
 
-FAMILIES = ("classification", "detection", "segmentation", "video", "optical_flow",
-            "quantization", "backbone_utils")
+FAMILIES = (
+    "classification",
+    "detection",
+    "segmentation",
+    "video",
+    "optical_flow",
+    "quantization",
+    "backbone_utils",
+)
 _PUBLIC_MODULE = {
     "classification": "tvcompat",
     "backbone_utils": "tvcompat.detection.backbone_utils",
@@ -46,7 +53,7 @@ def _registered_name(key: str) -> str:
     return f"quantized_{info['name']}" if info["family"] == "quantization" else str(info["name"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry() -> dict[str, str]:
     """Registered model name -> catalog key, for builders of the installed torchvision."""
     out: dict[str, str] = {}
@@ -60,7 +67,7 @@ def _registry() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def family_names(family: str) -> list[str]:
     """The builder names (available in any release) of one family."""
     return [
@@ -70,7 +77,7 @@ def family_names(family: str) -> list[str]:
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def builder(family: str, name: str) -> Callable[..., Any]:
     """tvcompat's builder ``name`` of ``family`` (it raises, when called, if the installed
     torchvision lacks it)."""
@@ -177,8 +184,9 @@ def list_models(
     names = list(_registry())
     if module is not None:
         family = _family_of_module(module)
-        names = [n for n in names
-                 if (_catalog.builder(_registry()[n]) or {}).get("family") == family]
+        names = [
+            n for n in names if (_catalog.builder(_registry()[n]) or {}).get("family") == family
+        ]
     inc = _patterns(include)
     if inc:
         names = sorted({n for n in names for pat in inc if fnmatch.fnmatch(n, pat)})

@@ -94,7 +94,7 @@ class Resolution:
         return text
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _info(key: str) -> dict[str, Any]:
     info = _catalog.builder(key)
     if info is None:
@@ -117,7 +117,7 @@ def builder_key(name: str, family: str = "classification") -> str:
     return name if family == "classification" else f"{family}.{name}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _legacy_entry(key: str, form: str) -> Entry | None:
     """The entry a legacy call form loads on the installed torchvision.
 
@@ -145,8 +145,9 @@ def _enums(key: str, param: str, quantize: bool) -> list[str]:
     info = _info(key)
     names: list[str] = list(info.get("enums", {}).get(param, []))
     if not names:  # backbone utils take any backbone enum: the legacy forms name them
-        names = sorted({v.split(".")[0] for r in info["legacy"].values() for _, v in r
-                        if isinstance(v, str)})
+        names = sorted(
+            {v.split(".")[0] for r in info["legacy"].values() for _, v in r if isinstance(v, str)}
+        )
     if info["family"] == "quantization" and param == "weights":
         # both are accepted by name; the one quantize= selects comes first ("DEFAULT")
         quantized = [n for n in names if "Quantized" in n]
@@ -156,7 +157,7 @@ def _enums(key: str, param: str, quantize: bool) -> list[str]:
 
 
 def _truthy_legacy(value: Any, param: str, name: str) -> bool | str:
-    if value is None or isinstance(value, (bool, int)) and value in (0, 1):
+    if value is None or (isinstance(value, (bool, int)) and value in (0, 1)):
         return bool(value)
     if value == "legacy":
         return "legacy"
@@ -185,8 +186,10 @@ def _pretrained_entry(key: str, form: str, param: str) -> Entry:
         if enums:
             info = _catalog.enum(enums[0])
             if info is not None:
-                hint = (f" Choose weights explicitly, e.g. {param.replace('pretrained', 'weights')}="
-                        f"{enums[0]}.{info['default']} (see `tvcompat weights {name}`).")
+                hint = (
+                    f" Choose weights explicitly, e.g. {param.replace('pretrained', 'weights')}="
+                    f"{enums[0]}.{info['default']} (see `tvcompat weights {name}`)."
+                )
         raise NoPretrainedWeightsError(
             f"{name} has no legacy pretrained weights: {param}=True never loaded any.{hint}"
         )
@@ -197,7 +200,9 @@ def _pretrained_entry(key: str, form: str, param: str) -> Entry:
     return entry
 
 
-def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Resolution:
+def resolve(
+    key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+) -> Resolution:
     """Resolve one builder call (``key`` from :func:`builder_key`)."""
     info = _info(key)
     name = info["name"]
@@ -247,8 +252,9 @@ def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
         if legacy_given:
             flag = _truthy_legacy(legacy_value, legacy_param, name)
             if flag:
-                form = (_form(key, info, kw, flag) if param == "weights"
-                        else "pretrained_backbone=True")
+                form = (
+                    _form(key, info, kw, flag) if param == "weights" else "pretrained_backbone=True"
+                )
                 wanted = _pretrained_entry(key, form, legacy_param)
                 reason.append(f"{legacy_param}={legacy_value!r} -> {wanted}")
         if new_value is not _MISSING:
@@ -269,8 +275,11 @@ def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
         if weights is not None:
             backbone = None  # the full weights include the backbone (torchvision's rule)
         elif not explicit.get("weights_backbone"):
-            form = "weights_backbone=default" if capabilities().weights_api else (
-                "pretrained_backbone=default")
+            form = (
+                "weights_backbone=default"
+                if capabilities().weights_api
+                else ("pretrained_backbone=default")
+            )
             backbone = legacy_entry_installed(key, form)
     strip_aux = False
     if weights is not None:
@@ -281,8 +290,9 @@ def resolve(key: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None 
 def _check_backbone_name(name: str, backbone: Any) -> None:
     arch = _catalog.builder(str(backbone))
     if arch is None:
-        raise UnknownModelError(f"{name}(backbone_name={backbone!r}): "
-                                + _unknown_model_message(str(backbone)))
+        raise UnknownModelError(
+            f"{name}(backbone_name={backbone!r}): " + _unknown_model_message(str(backbone))
+        )
     if not _catalog.is_available(arch["added"], arch["until"]):
         added = arch["added"].lstrip("<=")
         raise BuilderNotAvailableError(
@@ -291,8 +301,9 @@ def _check_backbone_name(name: str, backbone: Any) -> None:
         )
 
 
-def _check_quantized(key: str, info: dict[str, Any], kw: dict[str, Any], entry: Entry | None,
-                     quantize: bool) -> None:
+def _check_quantized(
+    key: str, info: dict[str, Any], kw: dict[str, Any], entry: Entry | None, quantize: bool
+) -> None:
     if info["family"] != "quantization" or entry is None:
         return
     is_quantized = "Quantized" in entry.enum
@@ -308,8 +319,9 @@ def _check_quantized(key: str, info: dict[str, Any], kw: dict[str, Any], entry: 
         )
 
 
-def _check_weights_kwargs(name: str, info: dict[str, Any], kw: dict[str, Any],
-                          weights: Entry) -> bool:
+def _check_weights_kwargs(
+    name: str, info: dict[str, Any], kw: dict[str, Any], weights: Entry
+) -> bool:
     """Arguments that contradict the weights: fix what <= 0.12 accepted, refuse the rest."""
     categories = weights.num_categories
     num_classes = kw.get("num_classes")

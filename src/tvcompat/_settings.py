@@ -147,7 +147,8 @@ def _timeout_setting() -> Setting[float]:
             value = -1.0
         if value <= 0:
             raise ValueError(
-                f"TVCOMPAT_DOWNLOAD_TIMEOUT={raw!r} is not valid: give a positive number of seconds."
+                f"TVCOMPAT_DOWNLOAD_TIMEOUT={raw!r} is not valid: give a positive number "
+                "of seconds."
             )
         return Setting("download_timeout", value, "env:TVCOMPAT_DOWNLOAD_TIMEOUT")
     return Setting("download_timeout", DEFAULT_TIMEOUT, "default")

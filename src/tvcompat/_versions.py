@@ -27,7 +27,7 @@ def parse(text: str) -> Version:
     return Version(text)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dist_version(name: str) -> Version:
     try:
         return parse(metadata.version(name))
@@ -97,6 +97,8 @@ class Capabilities:
         self.torch_compile = _at_least(torch, "2.0")
         #: ``load_state_dict_from_url(weights_only=...)`` (1.13).
         self.hub_weights_only = _at_least(torch, "1.13")
+        #: ``torch.load(weights_only=...)`` (1.13); torch 2.4/2.5 warn when it is not given.
+        self.torch_load_weights_only = _at_least(torch, "1.13")
         #: ``torch.distributed.fsdp.fully_shard`` public (2.6).
         self.fsdp2_public = _at_least(torch, "2.6")
         #: ``clip_grad_norm_`` without host syncs (clamp, no ``if``; 1.10, pytorch#61042).
@@ -107,7 +109,7 @@ class Capabilities:
         return {k: v for k, v in vars(self).items() if isinstance(v, bool)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def capabilities() -> Capabilities:
     """Capabilities of the installed torch/torchvision pair (cached)."""
     return Capabilities(torch_version(), torchvision_version())

@@ -9,11 +9,11 @@ otherwise an equivalent stand-in built from the catalog (same member names, ``DE
 from __future__ import annotations
 
 import difflib
-import enum
+from enum import Enum
 import functools
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from tvcompat import _catalog
 from tvcompat._versions import capabilities
@@ -31,7 +31,7 @@ class Weights:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class WeightsEnum(enum.Enum):
+class WeightsEnum(Enum):
     """Base class of the stand-in weights enums used where torchvision lacks the real one."""
 
     @property
@@ -110,8 +110,8 @@ def _url(record: dict[str, Any]) -> str:
     return str(url if url is not None else record["urls"][0][1])
 
 
-@functools.lru_cache(maxsize=None)
-def _stand_in(name: str) -> type[enum.Enum]:
+@functools.cache
+def _stand_in(name: str) -> type[Enum]:
     info = _catalog.enum(name)
     assert info is not None
     values = {
@@ -121,16 +121,17 @@ def _stand_in(name: str) -> type[enum.Enum]:
     members: list[tuple[str, Weights]] = list(values.items())
     if info["default"] is not None:
         members.append(("DEFAULT", values[info["default"]]))
-    cls = WeightsEnum(name, members, module="tvcompat")  # type: ignore[call-overload]
+    # the functional API (typeshed does not model it on an Enum subclass)
+    cls = cast("type[Enum]", WeightsEnum(name, members, module="tvcompat"))  # type: ignore[call-arg]
     cls.__doc__ = (
         f"Stand-in for torchvision's ``{name}`` (added in torchvision {info['added']}), "
         "with the same members."
     )
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
-@functools.lru_cache(maxsize=None)
-def enum_class(name: str) -> type[enum.Enum]:
+@functools.cache
+def enum_class(name: str) -> type[Enum]:
     """The weights enum called ``name``: torchvision's own if installed, else a stand-in."""
     info = _catalog.enum(name)
     if info is None:
@@ -139,7 +140,7 @@ def enum_class(name: str) -> type[enum.Enum]:
         raise UnknownWeightsError(f"There is no weights enum named {name!r}.{hint}")
     if capabilities().weights_api and _catalog.is_available(info["added"]):
         try:
-            cls: type[enum.Enum] = getattr(importlib.import_module(info["module"]), name)
+            cls: type[Enum] = getattr(importlib.import_module(info["module"]), name)
         except (ImportError, AttributeError):
             pass
         else:
@@ -149,7 +150,7 @@ def enum_class(name: str) -> type[enum.Enum]:
 
 def is_weights_member(value: object) -> bool:
     """Whether ``value`` is a member of a (real or stand-in) weights enum."""
-    return isinstance(value, enum.Enum) and _catalog.enum(type(value).__name__) is not None
+    return isinstance(value, Enum) and _catalog.enum(type(value).__name__) is not None
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Entry:
         return rec
 
     @property
-    def obj(self) -> enum.Enum:
+    def obj(self) -> Enum:
         """The enum member (torchvision's own where it exists, else the stand-in's)."""
         return enum_class(self.enum)[self.member]
 
@@ -214,7 +215,7 @@ def lookup(value: object, allowed: list[str], *, param: str, model: str) -> Entr
     """
     if value is None:
         return None
-    if isinstance(value, enum.Enum):
+    if isinstance(value, Enum):
         enum_name = type(value).__name__
         if _catalog.enum(enum_name) is None:
             raise WeightsMismatchError(
@@ -255,4 +256,6 @@ def lookup(value: object, allowed: list[str], *, param: str, model: str) -> Entr
             return Entry(name, info["default"])
         if member in info["members"]:
             return Entry(name, member)
-    raise UnknownWeightsError(f"{param}={value!r}: " + _unknown_member_message(candidates[0], member))
+    raise UnknownWeightsError(
+        f"{param}={value!r}: " + _unknown_member_message(candidates[0], member)
+    )

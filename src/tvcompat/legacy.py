@@ -17,7 +17,13 @@ from typing import Any
 
 from tvcompat import _catalog
 
-__all__ = ["load_state_dict_from_url", "model_urls", "module_model_urls", "quant_model_urls"]
+# three of these are served lazily by the module __getattr__ below
+__all__ = [
+    "load_state_dict_from_url",  # noqa: F822
+    "model_urls",  # noqa: F822
+    "module_model_urls",
+    "quant_model_urls",  # noqa: F822
+]
 
 
 def module_model_urls(module: str, *, quantized: bool = False) -> dict[str, str]:
@@ -27,8 +33,11 @@ def module_model_urls(module: str, *, quantized: bool = False) -> dict[str, str]
     key = f"torchvision.models.{module}.{attr}"
     mappings: dict[str, dict[str, str]] = _catalog.catalog()["model_urls"]
     if key not in mappings:
-        known = sorted(k[len("torchvision.models."):].rpartition(".")[0] for k in mappings
-                       if k.endswith("." + attr))
+        known = sorted(
+            k[len("torchvision.models.") :].rpartition(".")[0]
+            for k in mappings
+            if k.endswith("." + attr)
+        )
         raise KeyError(f"No legacy {attr} for torchvision.models.{module}; known: {known}")
     return dict(mappings[key])
 

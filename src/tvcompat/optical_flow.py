@@ -1,4 +1,5 @@
-"""tvcompat's optical flow builders and weights enums (mirrors ``torchvision.models.optical_flow``)."""
+"""tvcompat's optical flow builders and weights enums
+(mirrors ``torchvision.models.optical_flow``)."""
 
 from __future__ import annotations
 

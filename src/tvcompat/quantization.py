@@ -1,4 +1,5 @@
-"""tvcompat's quantization builders and weights enums (mirrors ``torchvision.models.quantization``)."""
+"""tvcompat's quantization builders and weights enums
+(mirrors ``torchvision.models.quantization``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""tvcompat's segmentation builders and weights enums (mirrors ``torchvision.models.segmentation``)."""
+"""tvcompat's segmentation builders and weights enums
+(mirrors ``torchvision.models.segmentation``)."""
 
 from __future__ import annotations
 

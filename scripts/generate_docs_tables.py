@@ -1,0 +1,62 @@
+"""Write the catalog-derived tables of ``docs/mapping.md`` (between the marker comments).
+
+Run after regenerating the catalog; ``tests/test_docs_tables.py`` fails when they drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+DOC = ROOT / "docs" / "mapping.md"
+BEGIN, END = "<!-- legacy-table:begin -->", "<!-- legacy-table:end -->"
+
+
+def _acc1(rec: dict) -> str:  # type: ignore[type-arg]
+    for dataset in rec["meta"].get("_metrics", {}).values():
+        for key in ("acc@1", "box_map", "miou"):
+            if key in dataset:
+                return f"{dataset[key]:.3f}"
+    return "—"
+
+
+def table() -> str:
+    from tvcompat import _catalog
+
+    rows = [
+        "| builder | `pretrained=True` loads | acc@1 | DEFAULT | acc@1 |",
+        "|---|---|---|---|---|",
+    ]
+    for key in _catalog.builder_keys():
+        info = _catalog.builder(key)
+        assert info is not None
+        for form, ranges in info["legacy"].items():
+            named = [v for _, v in ranges if isinstance(v, str)]
+            if not named or form.startswith(("pretrained_backbone", "weights_backbone")):
+                continue
+            enum_name, member = named[-1].split(".")
+            enum = _catalog.enum(enum_name)
+            assert enum is not None
+            if enum["default"] == member:
+                continue
+            label = key.replace("backbone_utils.", "") + (
+                "" if form == "pretrained=True" else f" ({form})"
+            )
+            rows.append(
+                f"| `{label}` | `{enum_name}.{member}` | {_acc1(enum['members'][member])} | "
+                f"`{enum['default']}` | {_acc1(enum['members'][enum['default']])} |"
+            )
+    return "\n".join(rows)
+
+
+def render(text: str) -> str:
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+
+
+if __name__ == "__main__":
+    DOC.write_text(render(DOC.read_text()))
+    print(f"updated {DOC.relative_to(ROOT)}")
