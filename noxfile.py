@@ -53,8 +53,8 @@ def pair_python(session: nox.Session, tv: str, torch: str, py: str) -> str:
         session.run_install(base, "-m", "venv", str(venv), external=True)
         session.run_install(str(python), "-m", "pip", "install", "-q", "-U", "pip", external=True)
     spec = [f"torch=={torch}", f"torchvision=={tv}", *TEST_DEPS]
-    if int(torch.split(".", maxsplit=1)[0]) < 2:
-        spec.append("numpy<2")  # torch 1.x wheels were built against numpy 1
+    if tuple(int(p) for p in torch.split(".")[:2]) < (2, 3):
+        spec.append("numpy<2")  # torch < 2.3 was built against numpy 1 (warns on import)
     marker = venv / ".tvcompat-pair"
     wanted = "\n".join(spec)
     if not marker.exists() or marker.read_text() != wanted:
