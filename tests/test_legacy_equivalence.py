@@ -94,7 +94,12 @@ def test_legacy_forms_load_what_torchvision_loads(
             expected = _legacy_entry(
                 key, form if form != "pretrained_backbone=True" else "pretrained_backbone=True"
             )
-            if expected is None:
+            if isinstance(theirs, ModuleNotFoundError):
+                # this release needs an optional dependency for it (0.10's quantized
+                # inception_v3 imports scipy): tvcompat fails the same way
+                ours = outcome(ours_fn, quiet=True, **kwargs)  # (its FutureWarning first)
+                assert type(ours) is type(theirs), (form, ours)
+            elif expected is None:
                 assert isinstance(ours, NoPretrainedWeightsError), (form, theirs, ours)
             else:
                 assert ours == expected.url, (form, theirs, ours)

@@ -123,7 +123,10 @@ def _key_for(name: str | Callable[..., Any]) -> str:
     for key in _catalog.builder_keys():  # known, but not in the installed release
         if _registered_name(key) == lowered:
             return key
-    close = difflib.get_close_matches(lowered, list(registry), n=3, cutoff=0.6)
+    every = {_registered_name(k) for k in _catalog.builder_keys()} - {
+        _registered_name(k) for k in _catalog.builder_keys() if k.startswith("backbone_utils.")
+    }
+    close = difflib.get_close_matches(lowered, sorted(every), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(f"Unknown model {name!r}.{hint} tvcompat.list_models() lists them.")
 
