@@ -170,7 +170,8 @@ def main(pythons: list[str]) -> None:
             "name": last["name"],
             "family": last["family"],
             "added": minor(first_v) if first_v != versions[0] else f"<={minor(first_v)}",
-            "until": None if key in newest["builders"] else minor(present[-1][0]),
+            # exported or not, per version range (0.12 dropped two quantized builders)
+            "present": ranges([(d["torchvision"], key in d["builders"]) for d in dumps]),
             "positional": positional,
             "params": newest_names,
             "weights_params": [n for n in ("weights", "weights_backbone") if n in newest_names],

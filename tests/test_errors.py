@@ -19,7 +19,7 @@ from tvcompat.errors import (
 
 def _available(name: str) -> bool:
     info = _catalog.builder(name)
-    return _catalog.is_available(info["added"], info["until"])
+    return _catalog.builder_available(info)
 
 
 def test_unknown_model_with_close_matches() -> None:

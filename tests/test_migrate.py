@@ -26,7 +26,6 @@ from tvcompat._weights import enum_class
 from tvcompat.cli import main
 from tvcompat.errors import BuilderNotAvailableError, TorchvisionTooOldError
 
-
 GOLDEN = Path(__file__).parent / "golden" / "migrate"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 NATIVE = capabilities().weights_api

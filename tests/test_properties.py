@@ -17,7 +17,7 @@ from tvcompat.errors import TvcompatError
 KEYS = [
     k
     for k in _catalog.builder_keys()
-    if _catalog.is_available(_catalog.builder(k)["added"], _catalog.builder(k)["until"])
+    if _catalog.builder_available(_catalog.builder(k))
 ]
 ABSENT: Any = object()
 OTHER_MEMBER = "VGG11_Weights.IMAGENET1K_V1"

@@ -19,6 +19,7 @@ from tvcompat._versions import torchvision_version
 
 __all__ = [
     "builder",
+    "builder_available",
     "builder_keys",
     "catalog",
     "enum",
@@ -75,13 +76,15 @@ def builder(key: str) -> dict[str, Any] | None:
 
 
 @functools.cache
-def is_available(added: str, until: str | None = None) -> bool:
-    """Whether something added in ``added`` (and last seen in ``until``) exists in the
-    installed torchvision."""
-    installed = _installed_minor()
-    if start_version(added) > installed:
-        return False
-    return until is None or Version(until) >= installed
+def is_available(added: str) -> bool:
+    """Whether something added in torchvision ``added`` exists in the installed release."""
+    return start_version(added) <= _installed_minor()
+
+
+def builder_available(info: dict[str, Any]) -> bool:
+    """Whether the installed torchvision exports the builder ``info`` describes (0.12 did
+    not export two quantized builders that 0.10, 0.11 and 0.13+ have)."""
+    return bool(pick(info["present"]))
 
 
 def enum_names() -> list[str]:

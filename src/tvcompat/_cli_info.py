@@ -301,7 +301,7 @@ def weights_report(name: str) -> dict[str, Any]:
             info["name"])
         report["family"] = info["family"]
         report["added"] = info["added"].lstrip("<=")
-        report["available"] = _catalog.is_available(info["added"], info["until"])
+        report["available"] = _catalog.builder_available(info)
         pretrained = [r for r in rows if r.legacy is not None]
         report["pretrained"] = {r.legacy: r.name for r in pretrained}
     return report
@@ -330,7 +330,7 @@ def model_rows(family: str | None, include: list[str], every: bool) -> list[dict
             continue
         if include and not any(fnmatch.fnmatch(name, pat) for pat in include):
             continue
-        available = _catalog.is_available(info["added"], info["until"])
+        available = _catalog.builder_available(info)
         row: dict[str, Any] = {
             "name": name, "family": info["family"], "added": info["added"].lstrip("<="),
             "available": available, "pretrained": None, "default": None, "notes": [],

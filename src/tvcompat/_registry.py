@@ -62,7 +62,7 @@ def _registry() -> dict[str, str]:
         assert info is not None
         if info["family"] == "backbone_utils":
             continue
-        if _catalog.is_available(info["added"], info["until"]):
+        if _catalog.builder_available(info):
             out[_registered_name(key)] = key
     return dict(sorted(out.items()))
 

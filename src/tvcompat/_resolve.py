@@ -206,11 +206,17 @@ def resolve(
     """Resolve one builder call (``key`` from :func:`builder_key`)."""
     info = _info(key)
     name = info["name"]
-    if not _catalog.is_available(info["added"], info["until"]):
+    if not _catalog.builder_available(info):
+        # the first release, after the installed one, that has it
+        installed = torchvision_version()
+        since = next(
+            (start.lstrip("<=") for start, present in info["present"]
+             if present and _catalog.start_version(start).release > installed.release[:2]),
+            info["added"].lstrip("<="),
+        )
         raise BuilderNotAvailableError(
-            f"{name} needs torchvision >= {info['added'].lstrip('<=')} (installed: "
-            f"{torchvision_version()}). Upgrade with: pip install 'torchvision>="
-            f"{info['added'].lstrip('<=')}'"
+            f"{name} needs torchvision >= {since} (installed: {installed}). "
+            f"Upgrade with: pip install 'torchvision>={since}'"
         )
     kw = dict(kwargs or {})
     positional = info["positional"]
@@ -293,7 +299,7 @@ def _check_backbone_name(name: str, backbone: Any) -> None:
         raise UnknownModelError(
             f"{name}(backbone_name={backbone!r}): " + _unknown_model_message(str(backbone))
         )
-    if not _catalog.is_available(arch["added"], arch["until"]):
+    if not _catalog.builder_available(arch):
         added = arch["added"].lstrip("<=")
         raise BuilderNotAvailableError(
             f"{name}(backbone_name={backbone!r}) needs torchvision >= {added}, which added "
