@@ -37,7 +37,6 @@ DUMPER = ROOT / "scripts" / "dump_torchvision.py"
 OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
 SCHEMA = 1
 
-#: meta keys kept in the catalog (``_docs`` prose is left to torchvision's docs)
 KEEP_META = (
     "num_params",
     "min_size",
@@ -208,7 +207,8 @@ def main(pythons: list[str]) -> None:
                     )
                     + [(v, x["url"]) for v, x in seen]
                 ),
-                "meta": {k: v for k, v in m["meta"].items() if k in KEEP_META},
+                # the dumper's essential meta, less the ``_docs`` prose (torchvision's docs)
+                "meta": {k: v for k, v in m["meta"].items() if k != "_docs"},
                 "transforms": m["transforms"],
             }
         module = last["module"]

@@ -39,6 +39,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import Assignment, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from tvcompat import _catalog
+from tvcompat._load import FAMILY_MODULES
 from tvcompat._resolve import _legacy_entry
 from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry
@@ -50,14 +51,7 @@ __all__ = ["FileResult", "Finding", "check_target", "migrate_file", "migrate_sou
 TARGETS = ("shim", "native")
 
 #: where each family's enums are imported from with ``--target native`` (0.13+)
-NATIVE_PACKAGES = {
-    "classification": "torchvision.models",
-    "detection": "torchvision.models.detection",
-    "segmentation": "torchvision.models.segmentation",
-    "video": "torchvision.models.video",
-    "optical_flow": "torchvision.models.optical_flow",
-    "quantization": "torchvision.models.quantization",
-}
+NATIVE_PACKAGES = {k: v for k, v in FAMILY_MODULES.items() if k != "backbone_utils"}
 #: tvcompat's module of each family
 SHIM_PACKAGES = {
     "classification": "tvcompat",
