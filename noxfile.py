@@ -32,6 +32,7 @@ MATRIX = [
 ]
 NEWEST = MATRIX[-1]
 TEST_DEPS = [
+    "truststore>=0.8; python_version >= '3.10'",
     "pytest>=7",
     "hypothesis>=6.50",
     "trustme>=1.0",

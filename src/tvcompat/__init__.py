@@ -50,11 +50,15 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
     )
     from tvcompat._versions import capabilities
     from tvcompat.downloads import (
+        CachedFile,
+        DownloadScope,
         cafile_downloads,
         certifi_downloads,
+        ensure_cached,
         insecure_downloads,
         prefetch,
         truststore_downloads,
+        uninstall_ssl_dispatcher,
         verify_cache,
     )
     from tvcompat.errors import (
@@ -105,8 +109,12 @@ _LAZY: dict[str, str] = {
             "certifi_downloads",
             "cafile_downloads",
             "truststore_downloads",
+            "uninstall_ssl_dispatcher",
             "prefetch",
             "verify_cache",
+            "ensure_cached",
+            "CachedFile",
+            "DownloadScope",
         ),
         "tvcompat.downloads",
     ),
@@ -141,8 +149,10 @@ _SUBMODULES = (
 
 __all__ = [
     "BuilderNotAvailableError",
+    "CachedFile",
     "ConflictingArgumentsError",
     "DownloadError",
+    "DownloadScope",
     "NoPretrainedWeightsError",
     "Resolution",
     "StepResult",
@@ -159,6 +169,7 @@ __all__ = [
     "certifi_downloads",
     "detection",
     "downloads",
+    "ensure_cached",
     "errors",
     "get_model",
     "get_model_builder",
@@ -183,6 +194,7 @@ __all__ = [
     "train_step",
     "training",
     "truststore_downloads",
+    "uninstall_ssl_dispatcher",
     "verify_cache",
     "video",
 ]
