@@ -86,20 +86,11 @@ def _newest_with(session: nox.Session, *extra: str) -> str:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """ruff on everything."""
+    """ruff (lint rules and formatting) on everything."""
     python = _newest_with(session, "ruff>=0.5")
-    session.run(
-        python,
-        "-m",
-        "ruff",
-        "check",
-        "src",
-        "tests",
-        "benchmarks",
-        "scripts",
-        "noxfile.py",
-        external=True,
-    )
+    paths = ["src", "tests", "benchmarks", "scripts", "noxfile.py"]
+    session.run(python, "-m", "ruff", "check", *paths, external=True)
+    session.run(python, "-m", "ruff", "format", "--check", *paths, external=True)
 
 
 @nox.session(python=False)

@@ -56,12 +56,18 @@ def main() -> int:
     ratio = ours / base
     import torchvision  # only for the report
 
-    print(f"python {sys.version.split()[0]}, torchvision {torchvision.__version__}, "
-          f"{args.rounds} rounds, medians:")
-    print(f"  python -c 'import torchvision'   {base * 1000:8.1f} ms "
-          f"(min {min(runs['import torchvision']) * 1000:.1f})")
-    print(f"  {' '.join(Path(a).name if a == tvc[0] else a for a in tvc):<32} "
-          f"{ours * 1000:8.1f} ms (min {min(runs['tvcompat weights']) * 1000:.1f})")
+    print(
+        f"python {sys.version.split()[0]}, torchvision {torchvision.__version__}, "
+        f"{args.rounds} rounds, medians:"
+    )
+    print(
+        f"  python -c 'import torchvision'   {base * 1000:8.1f} ms "
+        f"(min {min(runs['import torchvision']) * 1000:.1f})"
+    )
+    print(
+        f"  {' '.join(Path(a).name if a == tvc[0] else a for a in tvc):<32} "
+        f"{ours * 1000:8.1f} ms (min {min(runs['tvcompat weights']) * 1000:.1f})"
+    )
     verdict = "ok" if ratio <= args.limit else "TOO SLOW"
     print(f"  ratio {ratio:.3f} (limit {args.limit}): {verdict}")
     return 0 if ratio <= args.limit else 1

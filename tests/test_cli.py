@@ -25,8 +25,16 @@ if TYPE_CHECKING:
     from https_server import HTTPSServer
 
 
-COMMANDS = (["doctor"], ["models"], ["weights"], ["download"], ["cache"], ["cache", "list"],
-            ["cache", "verify"], ["migrate"])
+COMMANDS = (
+    ["doctor"],
+    ["models"],
+    ["weights"],
+    ["download"],
+    ["cache"],
+    ["cache", "list"],
+    ["cache", "verify"],
+    ["migrate"],
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -68,11 +76,19 @@ def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -
     assert "0 ok, 1 problem found, 2 usage error" in out
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["frobnicate"], ["models", "--family", "nonsense"], ["weights"], ["cache"],
-    ["doctor", "--timeout", "soon"], ["migrate", "x.py", "--check", "--write"],
-    ["download", "resnet50", "--insecure", "--certifi"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["models", "--family", "nonsense"],
+        ["weights"],
+        ["cache"],
+        ["doctor", "--timeout", "soon"],
+        ["migrate", "x.py", "--check", "--write"],
+        ["download", "resnet50", "--insecure", "--certifi"],
+    ],
+)
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2
@@ -89,8 +105,9 @@ def test_build_parser_is_reusable() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_weights_resnet50_table_is_the_seed_example(capsys: pytest.CaptureFixture[str],
-                                                    hub: Path) -> None:
+def test_weights_resnet50_table_is_the_seed_example(
+    capsys: pytest.CaptureFixture[str], hub: Path
+) -> None:
     code, out, _ = run(capsys, "weights", "resnet50")
     assert code == 0
     lines = out.splitlines()
@@ -99,8 +116,17 @@ def test_weights_resnet50_table_is_the_seed_example(capsys: pytest.CaptureFixtur
     header = next(line for line in lines if line.startswith("WEIGHTS"))
     v1 = next(line for line in lines if line.startswith("ResNet50_Weights.IMAGENET1K_V1"))
     v2 = next(line for line in lines if line.startswith("ResNet50_Weights.IMAGENET1K_V2"))
-    for column in ("DEFAULT", "LEGACY", "ACC@1", "ACC@5", "PARAMS", "GFLOPS", "SIZE",
-                   "TORCHVISION", "CACHED"):
+    for column in (
+        "DEFAULT",
+        "LEGACY",
+        "ACC@1",
+        "ACC@5",
+        "PARAMS",
+        "GFLOPS",
+        "SIZE",
+        "TORCHVISION",
+        "CACHED",
+    ):
         assert column in header
     assert "76.130 %" in v1
     assert "92.862 %" in v1
@@ -148,22 +174,34 @@ def test_weights_cached_column(capsys: pytest.CaptureFixture[str], hub: Path) ->
     assert v2.rstrip().endswith("yes")
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("quantized_resnet50", ["pretrained=True, quantize=True",
-                            "ResNet50_QuantizedWeights.IMAGENET1K_FBGEMM_V1", "75.920 %"]),
-    ("fasterrcnn_resnet50_fpn", ["BOX MAP", "37.0", "FasterRCNN_ResNet50_FPN_Weights.COCO_V1"]),
-    ("maskrcnn_resnet50_fpn", ["MASK MAP", "34.6"]),
-    ("keypointrcnn_resnet50_fpn", ["KP MAP", "pretrained='legacy'", "COCO_LEGACY"]),
-    ("deeplabv3_resnet50", ["MIOU", "PIXEL ACC", "COCO_WITH_VOC_LABELS_V1"]),
-    ("r3d_18", ["KINETICS400_V1", "ACC@1"]),
-    ("raft_large", ["metrics per dataset", "Sintel-Train-Cleanpass EPE"]),
-    ("resnet_fpn_backbone", ["backbone_name='resnet50', pretrained=True loads "
-                             "ResNet50_Weights.IMAGENET1K_V1"]),
-    ("ResNet50_Weights", ["ResNet50_Weights.IMAGENET1K_V2"]),
-    ("RESNET50", ["ResNet50_Weights.IMAGENET1K_V1"]),
-])
-def test_weights_of_every_family(capsys: pytest.CaptureFixture[str], hub: Path, model: str,
-                                 expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (
+            "quantized_resnet50",
+            [
+                "pretrained=True, quantize=True",
+                "ResNet50_QuantizedWeights.IMAGENET1K_FBGEMM_V1",
+                "75.920 %",
+            ],
+        ),
+        ("fasterrcnn_resnet50_fpn", ["BOX MAP", "37.0", "FasterRCNN_ResNet50_FPN_Weights.COCO_V1"]),
+        ("maskrcnn_resnet50_fpn", ["MASK MAP", "34.6"]),
+        ("keypointrcnn_resnet50_fpn", ["KP MAP", "pretrained='legacy'", "COCO_LEGACY"]),
+        ("deeplabv3_resnet50", ["MIOU", "PIXEL ACC", "COCO_WITH_VOC_LABELS_V1"]),
+        ("r3d_18", ["KINETICS400_V1", "ACC@1"]),
+        ("raft_large", ["metrics per dataset", "Sintel-Train-Cleanpass EPE"]),
+        (
+            "resnet_fpn_backbone",
+            ["backbone_name='resnet50', pretrained=True loads ResNet50_Weights.IMAGENET1K_V1"],
+        ),
+        ("ResNet50_Weights", ["ResNet50_Weights.IMAGENET1K_V2"]),
+        ("RESNET50", ["ResNet50_Weights.IMAGENET1K_V1"]),
+    ],
+)
+def test_weights_of_every_family(
+    capsys: pytest.CaptureFixture[str], hub: Path, model: str, expected: list[str]
+) -> None:
     code, out, _ = run(capsys, "weights", model)
     assert code == 0
     for text in expected:
@@ -177,8 +215,9 @@ def test_weights_without_legacy_weights(capsys: pytest.CaptureFixture[str], hub:
     assert "ViT_H_14_Weights.IMAGENET1K_SWAG_E2E_V1" in out
 
 
-def test_weights_of_a_builder_newer_than_installed(capsys: pytest.CaptureFixture[str],
-                                                   hub: Path) -> None:
+def test_weights_of_a_builder_newer_than_installed(
+    capsys: pytest.CaptureFixture[str], hub: Path
+) -> None:
     code, data = run_json(capsys, "weights", "swin_v2_t")
     assert code == 0
     newer = not _catalog.is_available("0.14")
@@ -209,17 +248,22 @@ def test_models_says_what_pretrained_true_loads(capsys: pytest.CaptureFixture[st
     assert by_name["resnet50"]["default"] == "ResNet50_Weights.IMAGENET1K_V2"
     assert by_name["alexnet"]["family"] == "classification"
     assert by_name["quantized_resnet50"]["pretrained_quantize"] == (
-        "ResNet50_QuantizedWeights.IMAGENET1K_FBGEMM_V1")
+        "ResNet50_QuantizedWeights.IMAGENET1K_FBGEMM_V1"
+    )
     assert by_name["fasterrcnn_resnet50_fpn"]["pretrained"] == (
-        "FasterRCNN_ResNet50_FPN_Weights.COCO_V1")
+        "FasterRCNN_ResNet50_FPN_Weights.COCO_V1"
+    )
     assert all(r["available"] for r in rows)
     if "regnet_y_128gf" in by_name:
         assert by_name["regnet_y_128gf"]["pretrained"] is None
         assert "no legacy weights" in by_name["regnet_y_128gf"]["notes"][0]
     code, out, _ = run(capsys, "models")
     line = next(line for line in out.splitlines() if line.startswith("resnet50 "))
-    assert line.split()[1:4] == ["classification", "ResNet50_Weights.IMAGENET1K_V1",
-                                 "IMAGENET1K_V2"]
+    assert line.split()[1:4] == [
+        "classification",
+        "ResNet50_Weights.IMAGENET1K_V1",
+        "IMAGENET1K_V2",
+    ]
 
 
 def test_models_filters(capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,8 +287,9 @@ def test_models_all_includes_newer_builders(capsys: pytest.CaptureFixture[str]) 
         assert any("needs torchvision >=" in n for n in row["notes"])
 
 
-def test_models_follow_the_pretrained_policy(capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_follow_the_pretrained_policy(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TVCOMPAT_PRETRAINED", "default")
     _, rows = run_json(capsys, "models", "--include", "resnet50")
     assert rows[0]["pretrained"] == "ResNet50_Weights.IMAGENET1K_V2"
@@ -252,8 +297,9 @@ def test_models_follow_the_pretrained_policy(capsys: pytest.CaptureFixture[str],
     assert "policy 'default'" in out
 
 
-def test_invalid_settings_are_usage_errors(capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_settings_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TVCOMPAT_PRETRAINED", "newest")
     code, out, err = run(capsys, "models")
     assert code == 2
@@ -272,12 +318,18 @@ def test_doctor_offline(capsys: pytest.CaptureFixture[str], hub: Path) -> None:
     lines = out.splitlines()
     assert lines[0].startswith("tvcompat ")
     assert "torchvision " in lines[0]
-    for section in ("capabilities:", "settings:", "pretrained=True resolves to:",
-                    "certificates (a download outside any tvcompat scope):"):
+    for section in (
+        "capabilities:",
+        "settings:",
+        "pretrained=True resolves to:",
+        "certificates (a download outside any tvcompat scope):",
+    ):
         assert section in lines
     assert f"torch hub cache: {hub / 'checkpoints'} (does not exist yet)" in lines
-    assert any("resnet50" in line and "ResNet50_Weights.IMAGENET1K_V1  [not cached]" in line
-               for line in lines)
+    assert any(
+        "resnet50" in line and "ResNet50_Weights.IMAGENET1K_V1  [not cached]" in line
+        for line in lines
+    )
     assert "online check" not in out
 
 
@@ -293,21 +345,27 @@ def test_doctor_json(capsys: pytest.CaptureFixture[str], hub: Path) -> None:
     assert "online" not in data
 
 
-def test_doctor_shows_settings_sources(capsys: pytest.CaptureFixture[str], hub: Path,
-                                       monkeypatch: pytest.MonkeyPatch, tvc_settings: None
-                                       ) -> None:
+def test_doctor_shows_settings_sources(
+    capsys: pytest.CaptureFixture[str],
+    hub: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tvc_settings: None,
+) -> None:
     monkeypatch.setenv("TVCOMPAT_WEIGHTS_MIRROR", "/srv/weights")
     _settings.set_offline(True)
     _, data = run_json(capsys, "doctor")
-    assert data["settings"]["mirror"] == {"value": "/srv/weights",
-                                          "source": "env:TVCOMPAT_WEIGHTS_MIRROR"}
+    assert data["settings"]["mirror"] == {
+        "value": "/srv/weights",
+        "source": "env:TVCOMPAT_WEIGHTS_MIRROR",
+    }
     assert data["settings"]["offline"] == {"value": True, "source": "api"}
     _, out, _ = run(capsys, "doctor")
     assert "(env:TVCOMPAT_WEIGHTS_MIRROR)" in out
 
 
-def test_doctor_reports_an_invalid_setting(capsys: pytest.CaptureFixture[str], hub: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_reports_an_invalid_setting(
+    capsys: pytest.CaptureFixture[str], hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TVCOMPAT_OFFLINE", "maybe")
     code, out, _ = run(capsys, "doctor")
     assert code == 1
@@ -324,14 +382,15 @@ def test_doctor_lists_the_cache(capsys: pytest.CaptureFixture[str], hub: Path) -
     assert code == 0
     assert f"torch hub cache: {folder} (3 files, 2.0 KB)" in out
     assert "ResNet50_Weights.IMAGENET1K_V1  [cached]" in out
-    listing = out[out.index("torch hub cache"):]
+    listing = out[out.index("torch hub cache") :]
     assert "mine.pt" in listing
     assert "not a torchvision file" in listing
     assert "partial download" in listing
 
 
-def test_doctor_names_the_ca_bundle(capsys: pytest.CaptureFixture[str], hub: Path, tls: TLS,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_names_the_ca_bundle(
+    capsys: pytest.CaptureFixture[str], hub: Path, tls: TLS, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
     _, data = run_json(capsys, "doctor")
     ca = data["certificates"]
@@ -364,11 +423,12 @@ def test_hub_dir_mirrors_torch_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 # --------------------------------------------------------------------------------------------
 
 
-def test_online_explains_an_untrusted_certificate(capsys: pytest.CaptureFixture[str],
-                                                  hub: Path, https_server: HTTPSServer) -> None:
+def test_online_explains_an_untrusted_certificate(
+    capsys: pytest.CaptureFixture[str], hub: Path, https_server: HTTPSServer
+) -> None:
     code, out, _ = run(capsys, "doctor", "--online", "--url", https_server.base_url())
     assert code == 1
-    online = out[out.index("online check"):]
+    online = out[out.index("online check") :]
     assert f"TLS handshake with 127.0.0.1:{https_server.port}" in online
     assert "FAILED with Python's default CA certificates: certificate verify failed" in online
     assert "It was issued by: O=trustme" in online
@@ -381,19 +441,25 @@ def test_online_explains_an_untrusted_certificate(capsys: pytest.CaptureFixture[
     assert "4. last resort" in online
 
 
-def test_online_ok_with_the_right_ca(capsys: pytest.CaptureFixture[str], hub: Path,
-                                     https_server: HTTPSServer, tls: TLS) -> None:
-    code, out, _ = run(capsys, "doctor", "--online", "--url", https_server.base_url(),
-                       "--cafile", str(tls.ca_file))
+def test_online_ok_with_the_right_ca(
+    capsys: pytest.CaptureFixture[str], hub: Path, https_server: HTTPSServer, tls: TLS
+) -> None:
+    code, out, _ = run(
+        capsys, "doctor", "--online", "--url", https_server.base_url(), "--cafile", str(tls.ca_file)
+    )
     assert code == 0
     assert f"with the CA file {tls.ca_file}: certificate for" in out
     assert "  OK (TLSv1" in out
     assert "issued by O=trustme" in out
 
 
-def test_online_ok_through_ssl_cert_file(capsys: pytest.CaptureFixture[str], hub: Path,
-                                         https_server: HTTPSServer, tls: TLS,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_online_ok_through_ssl_cert_file(
+    capsys: pytest.CaptureFixture[str],
+    hub: Path,
+    https_server: HTTPSServer,
+    tls: TLS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
     code, data = run_json(capsys, "doctor", "--online", "--url", https_server.base_url())
     assert code == 0
@@ -401,19 +467,31 @@ def test_online_ok_through_ssl_cert_file(capsys: pytest.CaptureFixture[str], hub
     assert data["online"]["attempts"][0]["with"] == "Python's default CA certificates"
 
 
-def test_online_defaults_to_the_mirror(capsys: pytest.CaptureFixture[str], hub: Path,
-                                       https_server: HTTPSServer, tls: TLS,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_online_defaults_to_the_mirror(
+    capsys: pytest.CaptureFixture[str],
+    hub: Path,
+    https_server: HTTPSServer,
+    tls: TLS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("TVCOMPAT_WEIGHTS_MIRROR", https_server.base_url() + "/weights")
     code, data = run_json(capsys, "doctor", "--online", "--cafile", str(tls.ca_file))
     assert code == 0
     assert (data["online"]["host"], data["online"]["port"]) == ("127.0.0.1", https_server.port)
 
 
-def test_online_json_failure(capsys: pytest.CaptureFixture[str], hub: Path,
-                             untrusted_server: HTTPSServer, tls: TLS) -> None:
-    code, data = run_json(capsys, "doctor", "--online", "--url", untrusted_server.base_url(),
-                          "--cafile", str(tls.ca_file))
+def test_online_json_failure(
+    capsys: pytest.CaptureFixture[str], hub: Path, untrusted_server: HTTPSServer, tls: TLS
+) -> None:
+    code, data = run_json(
+        capsys,
+        "doctor",
+        "--online",
+        "--url",
+        untrusted_server.base_url(),
+        "--cafile",
+        str(tls.ca_file),
+    )
     assert code == 1
     online = data["online"]
     assert online["ok"] is False
@@ -427,18 +505,27 @@ def test_online_connection_refused(capsys: pytest.CaptureFixture[str], hub: Path
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code, out, _ = run(capsys, "doctor", "--online", "--url", f"https://127.0.0.1:{port}",
-                       "--timeout", "5")
+    code, out, _ = run(
+        capsys, "doctor", "--online", "--url", f"https://127.0.0.1:{port}", "--timeout", "5"
+    )
     assert code == 1
     assert "refused" in out
     assert "HTTPS_PROXY" in out
     assert "TVCOMPAT_WEIGHTS_MIRROR" in out
 
 
-def test_online_with_a_missing_ca_file(capsys: pytest.CaptureFixture[str], hub: Path,
-                                       tmp_path: Path) -> None:
-    code, _, err = run(capsys, "doctor", "--online", "--url", "https://127.0.0.1:9",
-                       "--cafile", str(tmp_path / "nope.pem"))
+def test_online_with_a_missing_ca_file(
+    capsys: pytest.CaptureFixture[str], hub: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys,
+        "doctor",
+        "--online",
+        "--url",
+        "https://127.0.0.1:9",
+        "--cafile",
+        str(tmp_path / "nope.pem"),
+    )
     assert code == 2
     assert "no CA file" in err
 
@@ -455,19 +542,39 @@ def served_mirror(official_urls: dict[str, str], hub_dir: Path, tvc_settings: No
 
 
 def test_download_through_a_mirror_with_a_ca_file(
-    capsys: pytest.CaptureFixture[str], served_mirror: Path, https_server: HTTPSServer,
-    tls: TLS, served: dict[str, Served]
+    capsys: pytest.CaptureFixture[str],
+    served_mirror: Path,
+    https_server: HTTPSServer,
+    tls: TLS,
+    served: dict[str, Served],
 ) -> None:
-    code, out, err = run(capsys, "download", "resnet18", "--mirror", https_server.base_url(),
-                         "--cafile", str(tls.ca_file), "--quiet")
+    code, out, err = run(
+        capsys,
+        "download",
+        "resnet18",
+        "--mirror",
+        https_server.base_url(),
+        "--cafile",
+        str(tls.ca_file),
+        "--quiet",
+    )
     assert code == 0, err
     item = served["resnet18"]
     assert (served_mirror / item.name).read_bytes() == item.path.read_bytes()
     assert out.startswith(f"ResNet18_Weights.IMAGENET1K_V1: {served_mirror / item.name}")
     assert https_server.completed(item.url_path) == 1
     assert _settings.mirror() is None  # --mirror lasts one command
-    code, out, _ = run(capsys, "download", "resnet18", "--mirror", https_server.base_url(),
-                       "--cafile", str(tls.ca_file), "--quiet", "--json")
+    code, out, _ = run(
+        capsys,
+        "download",
+        "resnet18",
+        "--mirror",
+        https_server.base_url(),
+        "--cafile",
+        str(tls.ca_file),
+        "--quiet",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True
@@ -475,12 +582,24 @@ def test_download_through_a_mirror_with_a_ca_file(
     assert https_server.completed(item.url_path) == 1  # cached: not downloaded again
 
 
-def test_download_the_backbone(capsys: pytest.CaptureFixture[str], served_mirror: Path,
-                               https_server: HTTPSServer, tls: TLS,
-                               served: dict[str, Served]) -> None:
-    code, out, err = run(capsys, "download", "ssdlite320_mobilenet_v3_large", "--backbone",
-                         "--mirror", https_server.base_url(), "--cafile", str(tls.ca_file),
-                         "--quiet")
+def test_download_the_backbone(
+    capsys: pytest.CaptureFixture[str],
+    served_mirror: Path,
+    https_server: HTTPSServer,
+    tls: TLS,
+    served: dict[str, Served],
+) -> None:
+    code, out, err = run(
+        capsys,
+        "download",
+        "ssdlite320_mobilenet_v3_large",
+        "--backbone",
+        "--mirror",
+        https_server.base_url(),
+        "--cafile",
+        str(tls.ca_file),
+        "--quiet",
+    )
     assert code == 0, err
     assert out.startswith("MobileNet_V3_Large_Weights.IMAGENET1K_V1")
     assert (served_mirror / served["mobilenet_v3_large"].name).is_file()
@@ -489,21 +608,32 @@ def test_download_the_backbone(capsys: pytest.CaptureFixture[str], served_mirror
 def test_download_fails_on_an_untrusted_certificate(
     capsys: pytest.CaptureFixture[str], served_mirror: Path, untrusted_server: HTTPSServer
 ) -> None:
-    code, out, err = run(capsys, "download", "resnet18", "--mirror",
-                         untrusted_server.base_url(), "--quiet")
+    code, out, err = run(
+        capsys, "download", "resnet18", "--mirror", untrusted_server.base_url(), "--quiet"
+    )
     assert code == 1
     assert out == ""
     assert "CERTIFICATE_VERIFY_FAILED" in err
     assert not served_mirror.exists() or not [
-        p for p in served_mirror.iterdir() if p.suffix == ".pth"]
+        p for p in served_mirror.iterdir() if p.suffix == ".pth"
+    ]
 
 
 def test_download_insecure_as_a_last_resort(
-    capsys: pytest.CaptureFixture[str], served_mirror: Path, untrusted_server: HTTPSServer,
-    served: dict[str, Served]
+    capsys: pytest.CaptureFixture[str],
+    served_mirror: Path,
+    untrusted_server: HTTPSServer,
+    served: dict[str, Served],
 ) -> None:
-    code, _, err = run(capsys, "download", "resnet18", "--mirror", untrusted_server.base_url(),
-                       "--insecure", "--quiet")
+    code, _, err = run(
+        capsys,
+        "download",
+        "resnet18",
+        "--mirror",
+        untrusted_server.base_url(),
+        "--insecure",
+        "--quiet",
+    )
     assert code == 0, err
     assert "WARNING: --insecure" in err
     assert (served_mirror / served["resnet18"].name).is_file()
@@ -518,16 +648,20 @@ def test_download_offline_reports_the_missing_file(
     assert "offline mode is on" in err
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["download", "resnet5"], "Unknown model"),
-    (["download", "vit_h_14"], "no"),
-    (["download", "resnet50", "--backbone"], "no backbone weights"),
-    (["download", "resnet50", "--weights", "IMAGENET1K_V9"], "IMAGENET1K_V9"),
-    (["download", "resnet50", "--quantize"], "not a quantizable model"),
-    (["download", "resnet50", "--cafile", "/nonexistent/ca.pem"], "--cafile"),
-])
-def test_download_usage_errors(capsys: pytest.CaptureFixture[str], tvc_settings: None,
-                               argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["download", "resnet5"], "Unknown model"),
+        (["download", "vit_h_14"], "no"),
+        (["download", "resnet50", "--backbone"], "no backbone weights"),
+        (["download", "resnet50", "--weights", "IMAGENET1K_V9"], "IMAGENET1K_V9"),
+        (["download", "resnet50", "--quantize"], "not a quantizable model"),
+        (["download", "resnet50", "--cafile", "/nonexistent/ca.pem"], "--cafile"),
+    ],
+)
+def test_download_usage_errors(
+    capsys: pytest.CaptureFixture[str], tvc_settings: None, argv: list[str], message: str
+) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
@@ -559,11 +693,13 @@ def test_cache_list(capsys: pytest.CaptureFixture[str], cache_files: Path) -> No
     code, data = run_json(capsys, "cache", "list")
     assert code == 0
     assert {f["name"]: f["weights"] for f in data["files"]}["resnet18-f37072fd.pth"] == (
-        "ResNet18_Weights.IMAGENET1K_V1")
+        "ResNet18_Weights.IMAGENET1K_V1"
+    )
 
 
-def test_cache_verify_finds_and_removes_corrupt_files(capsys: pytest.CaptureFixture[str],
-                                                      cache_files: Path) -> None:
+def test_cache_verify_finds_and_removes_corrupt_files(
+    capsys: pytest.CaptureFixture[str], cache_files: Path
+) -> None:
     code, out, _ = run(capsys, "cache", "verify")
     assert code == 1
     row = next(line for line in out.splitlines() if "resnet18-f37072fd.pth" in line)
@@ -602,12 +738,22 @@ def _env() -> dict[str, str]:
 
 
 def test_python_m_tvcompat() -> None:
-    proc = subprocess.run([sys.executable, "-m", "tvcompat", "--help"], capture_output=True,
-                          text=True, env=_env(), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tvcompat", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: tvcompat")
-    proc = subprocess.run([sys.executable, "-m", "tvcompat", "weights", "nope"],
-                          capture_output=True, text=True, env=_env(), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tvcompat", "weights", "nope"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
     assert proc.returncode == 2
     assert "Unknown model 'nope'" in proc.stderr
 
@@ -625,10 +771,13 @@ def test_offline_commands_import_neither_torch_nor_torchvision() -> None:
         "sys.stderr.write(json.dumps(heavy))\n"
         "sys.exit(rc)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=_env(), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stderr) == []
     data = json.loads(proc.stdout)
-    assert [r["name"] for r in data["weights"]] == ["ResNet50_Weights.IMAGENET1K_V1",
-                                                    "ResNet50_Weights.IMAGENET1K_V2"]
+    assert [r["name"] for r in data["weights"]] == [
+        "ResNet50_Weights.IMAGENET1K_V1",
+        "ResNet50_Weights.IMAGENET1K_V2",
+    ]

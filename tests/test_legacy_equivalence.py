@@ -19,9 +19,7 @@ from tvcompat._resolve import _legacy_entry
 from tvcompat.errors import NoPretrainedWeightsError
 
 AVAILABLE = [
-    key
-    for key in _catalog.builder_keys()
-    if _catalog.builder_available(_catalog.builder(key))
+    key for key in _catalog.builder_keys() if _catalog.builder_available(_catalog.builder(key))
 ]
 
 
@@ -79,7 +77,9 @@ def test_every_installed_builder_is_covered() -> None:
 # quantized inception_v3 leaves init_weights unset in its legacy path.
 @pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:Note that order of the arguments:UserWarning")
-@pytest.mark.filterwarnings("ignore:The default weight initialization of inception_v3:FutureWarning")
+@pytest.mark.filterwarnings(
+    "ignore:The default weight initialization of inception_v3:FutureWarning"
+)
 @pytest.mark.parametrize("key", AVAILABLE)
 def test_legacy_forms_load_what_torchvision_loads(
     key: str, monkeypatch: pytest.MonkeyPatch

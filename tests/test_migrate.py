@@ -92,10 +92,17 @@ def test_native_needs_the_weights_enums() -> None:
 
 # lines not rewritten, and a fragment of why, per case (both targets unless noted)
 NOT_REWRITTEN: dict[str, dict[int, str]] = {
-    "no_legacy_weights": {5: "vit_h_14 has no legacy pretrained weights",
-                          6: "regnet_y_128gf has no legacy pretrained weights"},
-    "untouched": {11: "*args", 12: "looked up at run time", 13: "looked up at run time",
-                  14: "both pretrained and weights", 15: "num_classes=10 contradicts"},
+    "no_legacy_weights": {
+        5: "vit_h_14 has no legacy pretrained weights",
+        6: "regnet_y_128gf has no legacy pretrained weights",
+    },
+    "untouched": {
+        11: "*args",
+        12: "looked up at run time",
+        13: "looked up at run time",
+        14: "both pretrained and weights",
+        15: "num_classes=10 contradicts",
+    },
 }
 NATIVE_NOT_REWRITTEN: dict[str, dict[int, str]] = {
     "native_conflicts": {6: "aux_logits=False", 7: "aux_loss=False"},
@@ -127,17 +134,20 @@ def test_findings(case: str, target: str) -> None:
 
 def test_positional_detection_flags_follow_the_old_signature() -> None:
     after, findings = _migrate.migrate_source(
-        "import torchvision\n"
-        "m = torchvision.models.detection.fasterrcnn_resnet50_fpn(True, True)\n")
+        "import torchvision\nm = torchvision.models.detection.fasterrcnn_resnet50_fpn(True, True)\n"
+    )
     assert "weights=tvcompat.detection.FasterRCNN_ResNet50_FPN_Weights.COCO_V1, progress=True" in (
-        after)
+        after
+    )
     assert "weights_backbone" not in after
     assert findings[0].line == 2
 
 
 def test_source_without_torchvision_is_returned_as_is() -> None:
     assert _migrate.migrate_source("x = resnet50(pretrained=True)\n") == (
-        "x = resnet50(pretrained=True)\n", [])
+        "x = resnet50(pretrained=True)\n",
+        [],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,22 +190,37 @@ EQUIVALENCE: list[tuple[str, dict[str, list[Any]]]] = [
     ("torchvision.models.resnet18(weights=True)", {}),
     ("torchvision.models.detection.fasterrcnn_resnet50_fpn(True, True)", {}),
     ("torchvision.models.detection.fasterrcnn_resnet50_fpn(pretrained=False)", {}),
-    ("torchvision.models.detection.fasterrcnn_resnet50_fpn(pretrained=p, "
-     "pretrained_backbone=b, num_classes=91)", {"p": [True, False], "b": [True, False]}),
+    (
+        "torchvision.models.detection.fasterrcnn_resnet50_fpn(pretrained=p, "
+        "pretrained_backbone=b, num_classes=91)",
+        {"p": [True, False], "b": [True, False]},
+    ),
     ("torchvision.models.detection.maskrcnn_resnet50_fpn(False, True, 5, True)", {}),
-    ("torchvision.models.detection.keypointrcnn_resnet50_fpn(pretrained=k)",
-     {"k": ["legacy", True, False]}),
-    ("torchvision.models.detection.ssdlite320_mobilenet_v3_large(pretrained=False, "
-     "pretrained_backbone=True)", {}),
-    ("torchvision.models.segmentation.deeplabv3_resnet50(pretrained=p, pretrained_backbone=b)",
-     {"p": [True, False], "b": [True, False]}),
-    ("torchvision.models.quantization.resnet50(pretrained=p, quantize=q)",
-     {"p": [True, False], "q": [True, False]}),
+    (
+        "torchvision.models.detection.keypointrcnn_resnet50_fpn(pretrained=k)",
+        {"k": ["legacy", True, False]},
+    ),
+    (
+        "torchvision.models.detection.ssdlite320_mobilenet_v3_large(pretrained=False, "
+        "pretrained_backbone=True)",
+        {},
+    ),
+    (
+        "torchvision.models.segmentation.deeplabv3_resnet50(pretrained=p, pretrained_backbone=b)",
+        {"p": [True, False], "b": [True, False]},
+    ),
+    (
+        "torchvision.models.quantization.resnet50(pretrained=p, quantize=q)",
+        {"p": [True, False], "q": [True, False]},
+    ),
     ("torchvision.models.quantization.mobilenet_v2(True, True, q)", {"q": [True, False]}),
     ("torchvision.models.video.r3d_18(pretrained=True)", {}),
     ("torchvision.models.detection.backbone_utils.resnet_fpn_backbone('resnet50', True)", {}),
-    ("torchvision.models.detection.backbone_utils.mobilenet_backbone("
-     "'mobilenet_v3_large', p, True)", {"p": [True, False]}),
+    (
+        "torchvision.models.detection.backbone_utils.mobilenet_backbone("
+        "'mobilenet_v3_large', p, True)",
+        {"p": [True, False]},
+    ),
 ]
 
 
@@ -219,13 +244,14 @@ def _rewritten_call(source: str, target: str) -> str:
     after, _ = _migrate.migrate_source(source, target)
     last = after.rstrip("\n").splitlines()[-1]
     assert last.startswith("x = "), after
-    return last[len("x = "):]
+    return last[len("x = ") :]
 
 
 @pytest.mark.parametrize("target", ["shim", "native"])
 @pytest.mark.parametrize(("expr", "variables"), EQUIVALENCE, ids=[e for e, _ in EQUIVALENCE])
-def test_rewritten_calls_load_the_same_weights(expr: str, variables: dict[str, list[Any]],
-                                               target: str) -> None:
+def test_rewritten_calls_load_the_same_weights(
+    expr: str, variables: dict[str, list[Any]], target: str
+) -> None:
     if target == "native" and not NATIVE:
         pytest.skip("native needs torchvision >= 0.13")
     source = f"import torchvision\nx = {expr}\n"
@@ -255,20 +281,23 @@ def project(tmp_path: Path) -> Path:
     for case in CASES:
         (root / "pkg" / f"{case}.py").write_text(golden(case, "before"), "utf-8")
     (root / ".venv").mkdir()
-    (root / ".venv" / "skipped.py").write_text("import torchvision\ntorchvision.models."
-                                               "resnet50(pretrained=True)\n")
+    (root / ".venv" / "skipped.py").write_text(
+        "import torchvision\ntorchvision.models.resnet50(pretrained=True)\n"
+    )
     (root / "pkg" / "__pycache__").mkdir()
     (root / "pkg" / "notes.txt").write_text("torchvision.models.resnet50(pretrained=True)")
     return root
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
-def test_check_reports_and_changes_nothing(capsys: pytest.CaptureFixture[str],
-                                           project: Path) -> None:
+def test_check_reports_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
     before = _snapshot(project)
     code, out, err = run(capsys, "migrate", str(project), "--check")
     assert code == 1
@@ -314,8 +343,9 @@ def test_write_native(capsys: pytest.CaptureFixture[str], project: Path) -> None
 
 
 @pytest.mark.skipif(NATIVE, reason="torchvision >= 0.13 has the enums")
-def test_native_target_refused_on_old_torchvision(capsys: pytest.CaptureFixture[str],
-                                                  project: Path) -> None:
+def test_native_target_refused_on_old_torchvision(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
     before = _snapshot(project)
     code, out, err = run(capsys, "migrate", str(project), "--target", "native", "--write")
     assert code == 2
@@ -326,8 +356,14 @@ def test_native_target_refused_on_old_torchvision(capsys: pytest.CaptureFixture[
 
 def test_json(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     pkg = project / "pkg"
-    code, out, _ = run(capsys, "migrate", str(pkg / "keyword_flags.py"),
-                       str(pkg / "untouched.py"), "--check", "--json")
+    code, out, _ = run(
+        capsys,
+        "migrate",
+        str(pkg / "keyword_flags.py"),
+        str(pkg / "untouched.py"),
+        "--check",
+        "--json",
+    )
     assert code == 1
     data = json.loads(out)
     assert (data["target"], data["mode"]) == ("shim", "check")
@@ -339,8 +375,7 @@ def test_json(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     assert all(not f["rewritten"] for f in files["untouched"]["findings"])
 
 
-def test_unparsable_file_is_a_problem(capsys: pytest.CaptureFixture[str],
-                                      tmp_path: Path) -> None:
+def test_unparsable_file_is_a_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import torchvision\ndef broken(:\n")
     code, _, err = run(capsys, "migrate", str(bad), "--write")
@@ -349,15 +384,15 @@ def test_unparsable_file_is_a_problem(capsys: pytest.CaptureFixture[str],
     assert bad.read_text() == "import torchvision\ndef broken(:\n"
 
 
-def test_missing_path_is_a_usage_error(capsys: pytest.CaptureFixture[str],
-                                       tmp_path: Path) -> None:
+def test_missing_path_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "migrate", str(tmp_path / "nope.py"))
     assert code == 2
     assert "no such file or folder" in err
 
 
-def test_missing_libcst_names_the_extra(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_libcst_names_the_extra(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "libcst", None)
     monkeypatch.delitem(sys.modules, "tvcompat._migrate")
     monkeypatch.delattr(tvcompat, "_migrate", raising=False)
@@ -372,12 +407,12 @@ def test_missing_libcst_names_the_extra(capsys: pytest.CaptureFixture[str], tmp_
 # --------------------------------------------------------------------------------------------
 
 LEGACY = "import torchvision\nm = torchvision.models.resnet18(pretrained=True)\n"
-SHIM = ("import tvcompat\n\nm = tvcompat.resnet18(weights=tvcompat.ResNet18_Weights."
-        "IMAGENET1K_V1)\n")
+SHIM = "import tvcompat\n\nm = tvcompat.resnet18(weights=tvcompat.ResNet18_Weights.IMAGENET1K_V1)\n"
 
 
-def test_a_failed_write_leaves_the_file_whole(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "model.py"
     path.write_text(LEGACY)
 
@@ -392,8 +427,9 @@ def test_a_failed_write_leaves_the_file_whole(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]
 
 
-def test_an_interrupted_write_leaves_the_file_whole(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_write_leaves_the_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "model.py"
     path.write_text(LEGACY)
     real_fsync: Callable[[int], None] = os.fsync
@@ -448,13 +484,21 @@ def test_the_command_runs_for_real(tmp_path: Path) -> None:
 
     path = tmp_path / "m.py"
     path.write_text(LEGACY)
-    proc = subprocess.run([sys.executable, "-m", "tvcompat", "migrate", str(path), "--check"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tvcompat", "migrate", str(path), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "would rewrite 1 call in 1 file" in proc.stderr
     shutil.copy(path, tmp_path / "copy.py")
-    proc = subprocess.run([sys.executable, "-m", "tvcompat", "migrate", str(tmp_path),
-                           "--write"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tvcompat", "migrate", str(tmp_path), "--write"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert path.read_text() == SHIM
     assert (tmp_path / "copy.py").read_text() == SHIM

@@ -14,11 +14,7 @@ from tvcompat import _catalog
 from tvcompat._settings import set_pretrained_policy
 from tvcompat.errors import TvcompatError
 
-KEYS = [
-    k
-    for k in _catalog.builder_keys()
-    if _catalog.builder_available(_catalog.builder(k))
-]
+KEYS = [k for k in _catalog.builder_keys() if _catalog.builder_available(_catalog.builder(k))]
 ABSENT: Any = object()
 OTHER_MEMBER = "VGG11_Weights.IMAGENET1K_V1"
 

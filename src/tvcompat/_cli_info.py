@@ -33,8 +33,7 @@ __all__ = [
 ]
 
 #: families of registered builders, as ``tvcompat models --family`` takes them
-FAMILIES = ("classification", "detection", "segmentation", "video", "optical_flow",
-            "quantization")
+FAMILIES = ("classification", "detection", "segmentation", "video", "optical_flow", "quantization")
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,10 +84,14 @@ def list_cache(folder: Path | None = None) -> list[CacheFile]:
         if not path.is_file():
             continue
         found = index.get(path.name)
-        out.append(CacheFile(
-            path.name, path.stat().st_size, f"{found[0]}.{found[1]}" if found else None,
-            path.name.endswith(".partial"),
-        ))
+        out.append(
+            CacheFile(
+                path.name,
+                path.stat().st_size,
+                f"{found[0]}.{found[1]}" if found else None,
+                path.name.endswith(".partial"),
+            )
+        )
     return out
 
 
@@ -112,8 +115,10 @@ class Table:
                 widths[i] = max(widths[i], len(cell))
         out = []
         for row in [self.headers, *self.rows]:
-            cells = [cell.rjust(widths[i]) if i in self.right else cell.ljust(widths[i])
-                     for i, cell in enumerate(row)]
+            cells = [
+                cell.rjust(widths[i]) if i in self.right else cell.ljust(widths[i])
+                for i, cell in enumerate(row)
+            ]
             out.append("  ".join(cells).rstrip())
         return out
 
@@ -193,9 +198,16 @@ def entry_file(enum_name: str, member: str) -> str:
 
 _PERCENT = {"acc@1", "acc@5", "miou", "pixel_acc"}
 _LABELS = {
-    "acc@1": "ACC@1", "acc@5": "ACC@5", "box_map": "BOX MAP", "mask_map": "MASK MAP",
-    "kp_map": "KP MAP", "miou": "MIOU", "pixel_acc": "PIXEL ACC", "epe": "EPE",
-    "fl_all": "FL-ALL", "per_image_epe": "PER-IMAGE EPE",
+    "acc@1": "ACC@1",
+    "acc@5": "ACC@5",
+    "box_map": "BOX MAP",
+    "mask_map": "MASK MAP",
+    "kp_map": "KP MAP",
+    "miou": "MIOU",
+    "pixel_acc": "PIXEL ACC",
+    "epe": "EPE",
+    "fl_all": "FL-ALL",
+    "per_image_epe": "PER-IMAGE EPE",
 }
 
 
@@ -238,12 +250,21 @@ class WeightsRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "enum": self.enum, "member": self.member,
-            "default": self.default, "legacy": self.legacy, "metrics": self.metrics,
-            "num_params": self.num_params, "gflops": self.gflops,
-            "file_size_mb": self.file_size_mb, "min_torchvision": self.min_torchvision,
-            "enum_added": self.enum_added, "legacy_since": self.legacy_since,
-            "url": self.url, "file": posixpath.basename(self.url), "cached": self.cached,
+            "name": self.name,
+            "enum": self.enum,
+            "member": self.member,
+            "default": self.default,
+            "legacy": self.legacy,
+            "metrics": self.metrics,
+            "num_params": self.num_params,
+            "gflops": self.gflops,
+            "file_size_mb": self.file_size_mb,
+            "min_torchvision": self.min_torchvision,
+            "enum_added": self.enum_added,
+            "legacy_since": self.legacy_since,
+            "url": self.url,
+            "file": posixpath.basename(self.url),
+            "cached": self.cached,
             "in_installed_torchvision": self.available,
         }
 
@@ -255,16 +276,24 @@ def _rows_for_enum(enum_name: str, legacy: dict[str, str], cache: Path) -> list[
     for member, rec in info["members"].items():
         meta = rec["meta"]
         url = entry_url(enum_name, member)
-        rows.append(WeightsRow(
-            enum=enum_name, member=member, default=info["default"] == member,
-            legacy=legacy.get(f"{enum_name}.{member}"),
-            metrics={ds: dict(m) for ds, m in meta.get("_metrics", {}).items()},
-            num_params=meta.get("num_params"), gflops=meta.get("_ops"),
-            file_size_mb=meta.get("_file_size"), enum_added=str(rec["added"]),
-            legacy_since=rec.get("legacy_since"), url=url,
-            cached=(cache / posixpath.basename(url)).is_file(),
-            available=_catalog.is_available(info["added"]) and _catalog.is_available(rec["added"]),
-        ))
+        rows.append(
+            WeightsRow(
+                enum=enum_name,
+                member=member,
+                default=info["default"] == member,
+                legacy=legacy.get(f"{enum_name}.{member}"),
+                metrics={ds: dict(m) for ds, m in meta.get("_metrics", {}).items()},
+                num_params=meta.get("num_params"),
+                gflops=meta.get("_ops"),
+                file_size_mb=meta.get("_file_size"),
+                enum_added=str(rec["added"]),
+                legacy_since=rec.get("legacy_since"),
+                url=url,
+                cached=(cache / posixpath.basename(url)).is_file(),
+                available=_catalog.is_available(info["added"])
+                and _catalog.is_available(rec["added"]),
+            )
+        )
     return rows
 
 
@@ -286,19 +315,23 @@ def weights_report(name: str) -> dict[str, Any]:
             for form, ranges in info["legacy"].items():
                 value = _legacy_value(ranges)
                 if value is not None and form.startswith("backbone_name="):
-                    legacy.setdefault(value, f"{form.replace('=', '=' + chr(39))}', "
-                                             "pretrained=True")
+                    legacy.setdefault(
+                        value, f"{form.replace('=', '=' + chr(39))}', pretrained=True"
+                    )
             enums = sorted({v.partition(".")[0] for v in legacy})
     rows = [row for e in enums for row in _rows_for_enum(e, legacy, cache)]
     report: dict[str, Any] = {
-        "query": name, "torchvision": str(torchvision_version()), "checkpoint_dir": str(cache),
+        "query": name,
+        "torchvision": str(torchvision_version()),
+        "checkpoint_dir": str(cache),
         "weights": rows,
     }
     if key is not None:
         info = _catalog.builder(key)
         assert info is not None
-        report["model"] = registered_name(key) if info["family"] != "backbone_utils" else (
-            info["name"])
+        report["model"] = (
+            registered_name(key) if info["family"] != "backbone_utils" else (info["name"])
+        )
         report["family"] = info["family"]
         report["added"] = info["added"].lstrip("<=")
         report["available"] = _catalog.builder_available(info)
@@ -332,8 +365,13 @@ def model_rows(family: str | None, include: list[str], every: bool) -> list[dict
             continue
         available = _catalog.builder_available(info)
         row: dict[str, Any] = {
-            "name": name, "family": info["family"], "added": info["added"].lstrip("<="),
-            "available": available, "pretrained": None, "default": None, "notes": [],
+            "name": name,
+            "family": info["family"],
+            "added": info["added"].lstrip("<="),
+            "available": available,
+            "pretrained": None,
+            "default": None,
+            "notes": [],
         }
         enums = info.get("enums", {}).get("weights", [])
         floats = [e for e in enums if "Quantized" not in e]
@@ -348,8 +386,10 @@ def model_rows(family: str | None, include: list[str], every: bool) -> list[dict
                 res = resolve_call(name, pretrained=True)
                 row["pretrained"] = str(res.weights) if res.weights else None
             except NoPretrainedWeightsError:
-                row["notes"].append(f"no legacy weights: pretrained=True raises; name them, "
-                                    f"e.g. weights={row['default']}")
+                row["notes"].append(
+                    f"no legacy weights: pretrained=True raises; name them, "
+                    f"e.g. weights={row['default']}"
+                )
             except TvcompatError as exc:
                 row["notes"].append(f"pretrained=True raises: {exc}")
             if quantized:
@@ -362,8 +402,11 @@ def model_rows(family: str | None, include: list[str], every: bool) -> list[dict
             ranges = info["legacy"].get("pretrained=True")
             own = _installed_value(ranges) if ranges else None
             if not isinstance(own, str) and row["pretrained"] is not None:
-                why = (f"{own['error']}: {own['message']}" if isinstance(own, dict)
-                       and "error" in own else "the builder has no pretrained argument")
+                why = (
+                    f"{own['error']}: {own['message']}"
+                    if isinstance(own, dict) and "error" in own
+                    else "the builder has no pretrained argument"
+                )
                 row["notes"].append(f"torchvision's own pretrained=True fails here ({why})")
             legacy_form = info["legacy"].get("pretrained=legacy")
             if legacy_form:
@@ -429,8 +472,9 @@ def ca_report() -> dict[str, Any]:
         report["truststore"] = False
     import urllib.request
 
-    report["proxies"] = {k: v for k, v in urllib.request.getproxies().items()
-                         if k in ("https", "http", "all", "no")}
+    report["proxies"] = {
+        k: v for k, v in urllib.request.getproxies().items() if k in ("https", "http", "all", "no")
+    }
     if env_file:
         report["bundle"] = env_file
         report["bundle_source"] = f"env:{paths.openssl_cafile_env}"
@@ -441,6 +485,5 @@ def ca_report() -> dict[str, Any]:
         report["bundle"] = paths.cafile or paths.openssl_cafile
         report["bundle_source"] = "OpenSSL's default (ssl.get_default_verify_paths())"
     no_dir = not report["capath_entries"]
-    report["no_roots"] = (not report["platform_store"] and report["loaded_ca_certs"] == 0
-                          and no_dir)
+    report["no_roots"] = not report["platform_store"] and report["loaded_ca_certs"] == 0 and no_dir
     return report

@@ -47,8 +47,14 @@ class Attempt:
     peer: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"with": self.label, "ok": self.ok, "kind": self.kind, "error": self.error,
-                "tls_version": self.tls_version, "peer": self.peer}
+        return {
+            "with": self.label,
+            "ok": self.ok,
+            "kind": self.kind,
+            "error": self.error,
+            "tls_version": self.tls_version,
+            "peer": self.peer,
+        }
 
 
 @dataclass
@@ -66,15 +72,26 @@ class OnlineReport:
         return bool(self.attempts) and self.attempts[0].ok
 
     def as_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "host": self.host, "port": self.port, "proxy": self.proxy,
-                "ok": self.ok, "attempts": [a.as_dict() for a in self.attempts],
-                "explanation": self.explanation, "fixes": self.fixes}
+        return {
+            "url": self.url,
+            "host": self.host,
+            "port": self.port,
+            "proxy": self.proxy,
+            "ok": self.ok,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "explanation": self.explanation,
+            "fixes": self.fixes,
+        }
 
 
 def _name(parts: Any) -> str:
     """``(('organizationName', 'X'),), ...`` -> ``"O=X, CN=Y"``."""
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
-             "countryName": "C"}
+    short = {
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+    }
     items = [f"{short.get(k, k)}={v}" for rdn in parts or () for k, v in rdn]
     return ", ".join(items) or "?"
 
@@ -89,8 +106,7 @@ def _describe_cert(decoded: dict[str, Any]) -> dict[str, Any]:
 
 def _decode_der(der: bytes) -> dict[str, Any] | None:
     """Subject and issuer of a certificate that was not verified (stdlib only)."""
-    decode: Callable[[str], dict[str, Any]] | None = getattr(
-        ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
+    decode: Callable[[str], dict[str, Any]] | None = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
     if decode is None:  # pragma: no cover - CPython has it on every supported version
         return None
     fd, path = tempfile.mkstemp(suffix=".pem")
@@ -112,13 +128,15 @@ def _proxy_for(host: str) -> str | None:
     return proxy
 
 
-def _connection(host: str, port: int, context: ssl.SSLContext, timeout: float,
-                proxy: str | None) -> http.client.HTTPSConnection:
+def _connection(
+    host: str, port: int, context: ssl.SSLContext, timeout: float, proxy: str | None
+) -> http.client.HTTPSConnection:
     if proxy is None:
         return http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443,
-                                       context=context, timeout=timeout)
+    conn = http.client.HTTPSConnection(
+        parts.hostname or "", parts.port or 443, context=context, timeout=timeout
+    )
     headers = {}
     if parts.username:
         token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -135,12 +153,13 @@ _VERIFY_WORDS = {
     19: "the certificate chain ends in a self-signed CA that is not trusted here",
     20: "the certificate chain ends in a CA that is not trusted here",
     62: "the certificate is not for this host name: something between you and the host "
-        "answered instead (a proxy or a captive portal)",
+    "answered instead (a proxy or a captive portal)",
 }
 
 
-def _handshake(label: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float,
-               proxy: str | None) -> Attempt:
+def _handshake(
+    label: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, proxy: str | None
+) -> Attempt:
     conn = _connection(host, port, context, timeout, proxy)
     try:
         conn.connect()
@@ -205,11 +224,22 @@ def check(
         return report
     import certifi
 
-    with_certifi = _handshake("certifi's CA bundle", host, port,
-                              ssl.create_default_context(cafile=certifi.where()),
-                              timeout=timeout, proxy=proxy)
-    seen = _handshake("no verification (to see the certificate)", host, port, _unverified(),
-                      timeout=timeout, proxy=proxy)
+    with_certifi = _handshake(
+        "certifi's CA bundle",
+        host,
+        port,
+        ssl.create_default_context(cafile=certifi.where()),
+        timeout=timeout,
+        proxy=proxy,
+    )
+    seen = _handshake(
+        "no verification (to see the certificate)",
+        host,
+        port,
+        _unverified(),
+        timeout=timeout,
+        proxy=proxy,
+    )
     report.attempts += [with_certifi, seen]
     _explain_verify(report, (first, with_certifi, seen), cafile, via)
     return report
@@ -219,15 +249,16 @@ def _explain_network(report: OnlineReport, first: Attempt, via: str) -> None:
     where = f"{report.host}:{report.port}{via}"
     reasons = {
         "dns": f"The name {report.host} could not be resolved: no network, no DNS, or a network "
-               "that only reaches the internet through a proxy.",
+        "that only reaches the internet through a proxy.",
         "refused": f"{where} refused the connection: a firewall, or the wrong host/port.",
         "timeout": f"{where} did not answer: a firewall drops the traffic, or a proxy is needed.",
         "proxy": f"The proxy refused to open a tunnel to {report.host}: {first.error}.",
         "tls": f"The TLS handshake with {where} failed ({first.error}): often a proxy or "
-               "firewall that interferes with TLS, or a port that does not speak TLS.",
+        "firewall that interferes with TLS, or a port that does not speak TLS.",
     }
-    report.explanation.append(reasons.get(first.kind or "", f"Connecting to {where} failed: "
-                                          f"{first.error}."))
+    report.explanation.append(
+        reasons.get(first.kind or "", f"Connecting to {where} failed: {first.error}.")
+    )
     report.fixes += [
         "If you must go through a proxy, set HTTPS_PROXY (and NO_PROXY for local hosts); "
         "torch.hub, torchvision and tvcompat all use it.",
@@ -238,8 +269,9 @@ def _explain_network(report: OnlineReport, first: Attempt, via: str) -> None:
     ]
 
 
-def _explain_verify(report: OnlineReport, attempts: tuple[Attempt, Attempt, Attempt],
-                    cafile: str | None, via: str) -> None:
+def _explain_verify(
+    report: OnlineReport, attempts: tuple[Attempt, Attempt, Attempt], cafile: str | None, via: str
+) -> None:
     first, with_certifi, seen = attempts
     host = report.host
     issuer = seen.peer["issuer"] if seen.ok and seen.peer else None
@@ -263,8 +295,9 @@ def _explain_verify(report: OnlineReport, attempts: tuple[Attempt, Attempt, Atte
         "in Python (on python.org macOS installs, running 'Install Certificates.command' once "
         "fixes it for every program)"
     )
-    report.fixes.append(certifi_fix + (" -- this fixes it here." if with_certifi.ok else
-                                       " -- does not help here."))
+    report.fixes.append(
+        certifi_fix + (" -- this fixes it here." if with_certifi.ok else " -- does not help here.")
+    )
     ca_fix = (
         "your organisation's CA file (ask IT for the root CA certificate, PEM): "
         "`tvcompat download MODEL --cafile ca.pem`, `with tvcompat.cafile_downloads("

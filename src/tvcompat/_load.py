@@ -72,9 +72,14 @@ def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
             kwargs["image_size"] = int(res.weights.record["meta"]["min_size"][0])
         if family == "segmentation":
             kwargs.setdefault("aux_loss", True)
-    if res.weights is not None and family == "classification" and res.name in (
-        "inception_v3",
-        "googlenet",
+    if (
+        res.weights is not None
+        and family == "classification"
+        and res.name
+        in (
+            "inception_v3",
+            "googlenet",
+        )
     ):
         kwargs.setdefault("init_weights", False)  # as 0.13+ (0.10's quantized one needs scipy)
     if family in ("detection", "segmentation"):

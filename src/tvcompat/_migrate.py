@@ -45,8 +45,14 @@ from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry
 from tvcompat.errors import TorchvisionTooOldError
 
-__all__ = ["FileResult", "Finding", "check_target", "migrate_file", "migrate_source",
-           "python_files"]
+__all__ = [
+    "FileResult",
+    "Finding",
+    "check_target",
+    "migrate_file",
+    "migrate_source",
+    "python_files",
+]
 
 TARGETS = ("shim", "native")
 
@@ -82,8 +88,12 @@ class Finding:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "rewritten": self.rewritten,
-                "message": self.message}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "rewritten": self.rewritten,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -103,13 +113,23 @@ class FileResult:
 
     def diff(self) -> str:
         name = self.path.as_posix()
-        return "".join(difflib.unified_diff(
-            self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
-            f"a/{name}", f"b/{name}"))
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "changed": self.changed, "written": self.written,
-                "error": self.error, "findings": [f.as_dict() for f in self.findings]}
+        return {
+            "path": str(self.path),
+            "changed": self.changed,
+            "written": self.written,
+            "error": self.error,
+            "findings": [f.as_dict() for f in self.findings],
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,8 +204,9 @@ def _parens(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _ifexp(test: cst.BaseExpression, body: cst.BaseExpression,
-           orelse: cst.BaseExpression) -> cst.IfExp:
+def _ifexp(
+    test: cst.BaseExpression, body: cst.BaseExpression, orelse: cst.BaseExpression
+) -> cst.IfExp:
     return cst.IfExp(test=_parens(test), body=_parens(body), orelse=orelse)
 
 
@@ -249,8 +270,7 @@ class _Migrator(VisitorBasedCodemodCommand):
         groups: list[list[tuple[str, str | None, str | None]]] = []
         for item in dict.fromkeys(removals):
             for group in groups:  # whole-module imports of one module need separate passes
-                if item[1] is not None or all(g[0] != item[0] or g[1] is not None
-                                              for g in group):
+                if item[1] is not None or all(g[0] != item[0] or g[1] is not None for g in group):
                     group.append(item)
                     break
             else:
@@ -271,8 +291,9 @@ class _Migrator(VisitorBasedCodemodCommand):
 
     # -- imports that later releases removed ----------------------------------------------------
 
-    def leave_ImportFrom(self, original_node: cst.ImportFrom,
-                         updated_node: cst.ImportFrom) -> cst.ImportFrom:
+    def leave_ImportFrom(
+        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
+    ) -> cst.ImportFrom:
         if updated_node.relative or updated_node.module is None:
             return updated_node
         module = cst.Module([]).code_for_node(updated_node.module)
@@ -281,38 +302,54 @@ class _Migrator(VisitorBasedCodemodCommand):
         names = [a.evaluated_name for a in updated_node.names]
         if module == "torchvision.models.utils":
             if names == ["load_state_dict_from_url"]:
-                self._report(original_node, True,
-                             "torchvision.models.utils (removed in 0.11) -> torch.hub")
+                self._report(
+                    original_node, True, "torchvision.models.utils (removed in 0.11) -> torch.hub"
+                )
                 return updated_node.with_changes(module=cst.parse_expression("torch.hub"))
-            self._report(original_node, False, "torchvision.models.utils was removed in "
-                         "torchvision 0.11: import load_state_dict_from_url from torch.hub")
+            self._report(
+                original_node,
+                False,
+                "torchvision.models.utils was removed in "
+                "torchvision 0.11: import load_state_dict_from_url from torch.hub",
+            )
             return updated_node
         if module.startswith("torchvision.models.") and (
-                "model_urls" in names or "quant_model_urls" in names):
+            "model_urls" in names or "quant_model_urls" in names
+        ):
             if self.target == "native" or any(
-                    n not in ("model_urls", "quant_model_urls") for n in names):
-                self._report(original_node, False,
-                             f"{module}.model_urls was removed in torchvision 0.15 (video's "
-                             "is deprecated): use the weights enums' .url, or --target shim "
-                             "for tvcompat.legacy.model_urls")
+                n not in ("model_urls", "quant_model_urls") for n in names
+            ):
+                self._report(
+                    original_node,
+                    False,
+                    f"{module}.model_urls was removed in torchvision 0.15 (video's "
+                    "is deprecated): use the weights enums' .url, or --target shim "
+                    "for tvcompat.legacy.model_urls",
+                )
                 return updated_node
-            self._report(original_node, True,
-                         f"{module} model URL tables (removed in 0.15) -> tvcompat.legacy")
+            self._report(
+                original_node,
+                True,
+                f"{module} model URL tables (removed in 0.15) -> tvcompat.legacy",
+            )
             return updated_node.with_changes(module=cst.parse_expression("tvcompat.legacy"))
         return updated_node
 
     # -- calls --------------------------------------------------------------------------------
 
-    def leave_Call(self, original_node: cst.Call,
-                   updated_node: cst.Call) -> cst.BaseExpression:
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         keys = {builder_key_for(q) for q in self._qualified(original_node.func)}
         if not keys or keys == {None}:
             self._check_dynamic(original_node)
             return updated_node
         if len(keys) != 1 or None in keys:
             if self._legacy_keywords(original_node):
-                self._report(original_node, False, "the called name may be several things "
-                             "(conditional imports): rewrite it by hand")
+                self._report(
+                    original_node,
+                    False,
+                    "the called name may be several things "
+                    "(conditional imports): rewrite it by hand",
+                )
             return updated_node
         key = next(iter(keys))
         assert key is not None
@@ -328,8 +365,10 @@ class _Migrator(VisitorBasedCodemodCommand):
 
     @staticmethod
     def _legacy_keywords(node: cst.Call) -> bool:
-        return any(a.keyword is not None and a.keyword.value in (
-            "pretrained", "pretrained_backbone") for a in node.args)
+        return any(
+            a.keyword is not None and a.keyword.value in ("pretrained", "pretrained_backbone")
+            for a in node.args
+        )
 
     def _check_dynamic(self, node: cst.Call) -> None:
         """``models.__dict__[name](pretrained=...)`` / ``getattr(models, name)(...)``."""
@@ -337,19 +376,32 @@ class _Migrator(VisitorBasedCodemodCommand):
             return
         func = node.func
         target: cst.BaseExpression | None = None
-        if isinstance(func, cst.Subscript) and isinstance(func.value, cst.Attribute) and (
-                func.value.attr.value == "__dict__"):
+        if (
+            isinstance(func, cst.Subscript)
+            and isinstance(func.value, cst.Attribute)
+            and (func.value.attr.value == "__dict__")
+        ):
             target = func.value.value
-        elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Name)
-              and func.func.value == "getattr" and func.args):
+        elif (
+            isinstance(func, cst.Call)
+            and isinstance(func.func, cst.Name)
+            and func.func.value == "getattr"
+            and func.args
+        ):
             target = func.args[0].value
         if target is None:
             return
-        if any(q == "torchvision.models" or q.startswith("torchvision.models.")
-               for q in self._qualified(target)):
-            self._report(node, False, f"{_compact(node)}: the builder is looked up at run "
-                         "time; use tvcompat.get_model(name, pretrained=...), which takes "
-                         "legacy arguments on every torchvision, or name the weights")
+        if any(
+            q == "torchvision.models" or q.startswith("torchvision.models.")
+            for q in self._qualified(target)
+        ):
+            self._report(
+                node,
+                False,
+                f"{_compact(node)}: the builder is looked up at run "
+                "time; use tvcompat.get_model(name, pretrained=...), which takes "
+                "legacy arguments on every torchvision, or name the weights",
+            )
 
     def _bind(self, info: dict[str, Any], args: Sequence[cst.Arg]) -> dict[str, _Bound]:
         positional_names: list[str] = info["positional"]
@@ -362,8 +414,9 @@ class _Migrator(VisitorBasedCodemodCommand):
                 continue
             if arg.keyword is None:
                 if n_pos >= len(positional_names):
-                    raise _Skip(f"{info['name']} takes at most {len(positional_names)} "
-                                "positional arguments")
+                    raise _Skip(
+                        f"{info['name']} takes at most {len(positional_names)} positional arguments"
+                    )
                 name = positional_names[n_pos]
                 n_pos += 1
                 positional = True
@@ -385,8 +438,9 @@ class _Migrator(VisitorBasedCodemodCommand):
         family = info["family"]
         self._check_conflicts(key, info, bound, slots)
         if "pretrained_backbone" in slots and "weights_backbone" not in info["weights_params"]:
-            raise _Skip(f"{info['name']} takes no pretrained_backbone (torchvision raises "
-                        "TypeError)")
+            raise _Skip(
+                f"{info['name']} takes no pretrained_backbone (torchvision raises TypeError)"
+            )
         new_values: dict[str, cst.BaseExpression] = {}
         p_value: LiteralValue = False
         if "pretrained" in slots:
@@ -401,8 +455,10 @@ class _Migrator(VisitorBasedCodemodCommand):
             else:
                 new_values["weights_backbone"] = self._backbone_value(key, b_node)
         args: list[cst.Arg] = []
-        renamed = {id(b.value): "weights" if legacy == "pretrained" else "weights_backbone"
-                   for legacy, b in slots.items()}
+        renamed = {
+            id(b.value): "weights" if legacy == "pretrained" else "weights_backbone"
+            for legacy, b in slots.items()
+        }
         for arg in updated.args:
             param = renamed.get(id(arg.value))
             if param is not None:
@@ -421,8 +477,9 @@ class _Migrator(VisitorBasedCodemodCommand):
             new = new.with_changes(func=cst.parse_expression(f"{package}.{info['name']}"))
         return new
 
-    def _check_conflicts(self, key: str, info: dict[str, Any], bound: dict[str, _Bound],
-                         slots: dict[str, _Bound]) -> None:
+    def _check_conflicts(
+        self, key: str, info: dict[str, Any], bound: dict[str, _Bound], slots: dict[str, _Bound]
+    ) -> None:
         """Calls whose other arguments contradict the weights: torchvision >= 0.13 raises."""
         p_arg = slots.get("pretrained")
         if p_arg is None:
@@ -437,24 +494,33 @@ class _Migrator(VisitorBasedCodemodCommand):
             wanted = int(classes.value.value, 0)
         have = entry.num_categories if entry is not None else None
         if wanted is not None and have is not None and wanted != have:
-            raise _Skip(f"num_classes={wanted} contradicts the pretrained weights ({have} "
-                        "classes): torchvision fails on every version. Load the weights with "
-                        "the original head, then replace the final layer")
+            raise _Skip(
+                f"num_classes={wanted} contradicts the pretrained weights ({have} "
+                "classes): torchvision fails on every version. Load the weights with "
+                "the original head, then replace the final layer"
+            )
         if self.target != "native":
             return  # tvcompat's builders keep torchvision <= 0.12's behaviour for these
         name = info["name"]
         aux = bound.get("aux_logits")
-        if name in ("inception_v3", "googlenet") and aux is not None and (
-                _literal(aux.value) is False):
-            raise _Skip("aux_logits=False with pretrained weights raises ValueError on "
-                        "torchvision >= 0.13 (<= 0.12 dropped the auxiliary head): use "
-                        "--target shim, whose builder still does that, or remove aux_logits="
-                        "False and set model.aux_logits = False; model.AuxLogits = None")
+        if (
+            name in ("inception_v3", "googlenet")
+            and aux is not None
+            and (_literal(aux.value) is False)
+        ):
+            raise _Skip(
+                "aux_logits=False with pretrained weights raises ValueError on "
+                "torchvision >= 0.13 (<= 0.12 dropped the auxiliary head): use "
+                "--target shim, whose builder still does that, or remove aux_logits="
+                "False and set model.aux_logits = False; model.AuxLogits = None"
+            )
         aux = bound.get("aux_loss")
         if info["family"] == "segmentation" and aux is not None and _literal(aux.value) is False:
-            raise _Skip("aux_loss=False with pretrained weights raises ValueError on "
-                        "torchvision >= 0.13 (<= 0.12 turned it on): use --target shim, or "
-                        "remove aux_loss=False")
+            raise _Skip(
+                "aux_loss=False with pretrained weights raises ValueError on "
+                "torchvision >= 0.13 (<= 0.12 turned it on): use --target shim, or "
+                "remove aux_loss=False"
+            )
 
     def _drop_import_of(self, func: cst.BaseExpression) -> None:
         """Schedule the import that binds ``func``'s name for removal (done only if nothing
@@ -476,16 +542,22 @@ class _Migrator(VisitorBasedCodemodCommand):
                     for alias in node.names:
                         prefix = alias.evaluated_alias or alias.evaluated_name
                         if full == prefix or full.startswith(prefix + "."):
-                            self.remove_unused_import(alias.evaluated_name,
-                                                      asname=alias.evaluated_alias)
-                elif (isinstance(node, cst.ImportFrom) and not node.relative
-                      and node.module is not None and not isinstance(node.names, cst.ImportStar)):
+                            self.remove_unused_import(
+                                alias.evaluated_name, asname=alias.evaluated_alias
+                            )
+                elif (
+                    isinstance(node, cst.ImportFrom)
+                    and not node.relative
+                    and node.module is not None
+                    and not isinstance(node.names, cst.ImportStar)
+                ):
                     module = _code(node.module)
                     for alias in node.names:
                         prefix = alias.evaluated_alias or alias.evaluated_name
                         if full == prefix or full.startswith(prefix + "."):
-                            self.remove_unused_import(module, alias.evaluated_name,
-                                                      alias.evaluated_alias)
+                            self.remove_unused_import(
+                                module, alias.evaluated_name, alias.evaluated_alias
+                            )
             if scope is scope.parent:
                 break
             scope = scope.parent
@@ -503,8 +575,10 @@ class _Migrator(VisitorBasedCodemodCommand):
         member = einfo["members"][entry.member]
         if not (_catalog.is_available(einfo["added"]) and _catalog.is_available(member["added"])):
             added = max(einfo["added"], member["added"], key=_catalog.start_version)
-            raise _Skip(f"{entry} needs torchvision >= {added} (installed: "
-                        f"{torchvision_version()}); use --target shim, or upgrade")
+            raise _Skip(
+                f"{entry} needs torchvision >= {added} (installed: "
+                f"{torchvision_version()}); use --target shim, or upgrade"
+            )
         self.add_needed_import(NATIVE_PACKAGES[family], entry.enum)
         return cst.parse_expression(f"{entry.enum}.{entry.member}")
 
@@ -516,14 +590,24 @@ class _Migrator(VisitorBasedCodemodCommand):
             if enums:
                 einfo = _catalog.enum(enums[0])
                 if einfo is not None and einfo["default"]:
-                    hint = (f"; name the weights instead, e.g. weights={enums[0]}."
-                            f"{einfo['default']} (`tvcompat weights {info['name']}` lists them)")
-            raise _Skip(f"{info['name']} has no legacy pretrained weights ({what} raises on "
-                        f"every torchvision){hint}")
+                    hint = (
+                        f"; name the weights instead, e.g. weights={enums[0]}."
+                        f"{einfo['default']} (`tvcompat weights {info['name']}` lists them)"
+                    )
+            raise _Skip(
+                f"{info['name']} has no legacy pretrained weights ({what} raises on "
+                f"every torchvision){hint}"
+            )
         return entry
 
-    def _weights_value(self, key: str, info: dict[str, Any], bound: dict[str, _Bound],
-                       node: cst.BaseExpression, value: LiteralValue) -> cst.BaseExpression:
+    def _weights_value(
+        self,
+        key: str,
+        info: dict[str, Any],
+        bound: dict[str, _Bound],
+        node: cst.BaseExpression,
+        value: LiteralValue,
+    ) -> cst.BaseExpression:
         if not isinstance(value, _NonLiteral) and not value:
             return _none()
         family = info["family"]
@@ -532,8 +616,10 @@ class _Migrator(VisitorBasedCodemodCommand):
             name_arg = bound.get("backbone_name")
             backbone = _literal(name_arg.value) if name_arg else NONLITERAL
             if not isinstance(backbone, str):
-                raise _Skip("backbone_name is not a string literal, so the weights are only "
-                            "known at run time")
+                raise _Skip(
+                    "backbone_name is not a string literal, so the weights are only "
+                    "known at run time"
+                )
             form = f"backbone_name={backbone}"
             if form not in info["legacy"]:
                 raise _Skip(f"{info['name']} has no pretrained weights for {backbone!r}")
@@ -545,8 +631,11 @@ class _Migrator(VisitorBasedCodemodCommand):
             quant = "pretrained=True,quantize=True"
             if isinstance(quantize, _NonLiteral):
                 assert q_arg is not None
-                body = _ifexp(q_arg.value, self._ref(self._entry(key, quant, info, what)),
-                              self._ref(self._entry(key, plain, info, what)))
+                body = _ifexp(
+                    q_arg.value,
+                    self._ref(self._entry(key, quant, info, what)),
+                    self._ref(self._entry(key, plain, info, what)),
+                )
             else:
                 body = self._ref(self._entry(key, quant if quantize else plain, info, what))
         elif "pretrained=legacy" in info["legacy"]:
@@ -556,12 +645,20 @@ class _Migrator(VisitorBasedCodemodCommand):
                 return legacy
             if isinstance(value, _NonLiteral):
                 if not isinstance(node, (cst.Name, cst.Attribute)):
-                    raise _Skip("the value may be 'legacy' (COCO_LEGACY) or a flag; assign it "
-                                "to a name first")
-                test = cst.Comparison(node, [cst.ComparisonTarget(
-                    cst.Equal(), cst.SimpleString('"legacy"'))])
-                return _ifexp(test, legacy, _ifexp(node, current, _none()).with_changes(
-                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
+                    raise _Skip(
+                        "the value may be 'legacy' (COCO_LEGACY) or a flag; assign it "
+                        "to a name first"
+                    )
+                test = cst.Comparison(
+                    node, [cst.ComparisonTarget(cst.Equal(), cst.SimpleString('"legacy"'))]
+                )
+                return _ifexp(
+                    test,
+                    legacy,
+                    _ifexp(node, current, _none()).with_changes(
+                        lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                    ),
+                )
             body = current
         else:
             body = self._ref(self._entry(key, "pretrained=True", info, what))
@@ -583,9 +680,13 @@ class _Migrator(VisitorBasedCodemodCommand):
 def _code_start(module: cst.Module) -> int:
     """Index of the first statement after the module docstring."""
     body = module.body
-    if body and isinstance(body[0], cst.SimpleStatementLine) and body[0].body and isinstance(
-            body[0].body[0], cst.Expr) and isinstance(body[0].body[0].value, (
-            cst.SimpleString, cst.ConcatenatedString)):
+    if (
+        body
+        and isinstance(body[0], cst.SimpleStatementLine)
+        and body[0].body
+        and isinstance(body[0].body[0], cst.Expr)
+        and isinstance(body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    ):
         return 1
     return 0
 
@@ -610,8 +711,9 @@ def _legacy_slots(bound: dict[str, _Bound]) -> dict[str, _Bound]:
     for legacy, new in (("pretrained", "weights"), ("pretrained_backbone", "weights_backbone")):
         old_arg, new_arg = bound.get(legacy), bound.get(new)
         if old_arg is not None and new_arg is not None:
-            raise _Skip(f"both {legacy} and {new} are given (torchvision raises TypeError): "
-                        f"keep only {new}")
+            raise _Skip(
+                f"both {legacy} and {new} are given (torchvision raises TypeError): keep only {new}"
+            )
         if old_arg is not None:
             if old_arg.positional and _looks_like_weights(old_arg.value):
                 continue  # a weights enum passed positionally: only made a keyword
@@ -622,8 +724,13 @@ def _legacy_slots(bound: dict[str, _Bound]) -> dict[str, _Bound]:
 
 
 def _keyword_arg(arg: cst.Arg, name: str, value: cst.BaseExpression) -> cst.Arg:
-    equal = arg.equal if arg.keyword is not None else cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+    equal = (
+        arg.equal
+        if arg.keyword is not None
+        else cst.AssignEqual(
+            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+        )
+    )
     return arg.with_changes(keyword=cst.Name(name), equal=equal, value=value)
 
 

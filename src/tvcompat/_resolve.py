@@ -210,8 +210,11 @@ def resolve(
         # the first release, after the installed one, that has it
         installed = torchvision_version()
         since = next(
-            (start.lstrip("<=") for start, present in info["present"]
-             if present and _catalog.start_version(start).release > installed.release[:2]),
+            (
+                start.lstrip("<=")
+                for start, present in info["present"]
+                if present and _catalog.start_version(start).release > installed.release[:2]
+            ),
             info["added"].lstrip("<="),
         )
         raise BuilderNotAvailableError(

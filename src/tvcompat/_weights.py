@@ -9,10 +9,10 @@ otherwise an equivalent stand-in built from the catalog (same member names, ``DE
 from __future__ import annotations
 
 import difflib
-from enum import Enum
 import functools
 import importlib
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, cast
 
 from tvcompat import _catalog

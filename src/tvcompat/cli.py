@@ -25,8 +25,13 @@ from typing import Any
 __all__ = ["build_parser", "main"]
 
 #: models whose legacy weights the doctor shows
-DOCTOR_MODELS = ("resnet50", "mobilenet_v2", "efficientnet_b1", "fasterrcnn_resnet50_fpn",
-                 "quantized_resnet50")
+DOCTOR_MODELS = (
+    "resnet50",
+    "mobilenet_v2",
+    "efficientnet_b1",
+    "fasterrcnn_resnet50_fpn",
+    "quantized_resnet50",
+)
 
 OK, PROBLEM, USAGE = 0, 1, 2
 
@@ -58,8 +63,10 @@ def _settings_state() -> tuple[dict[str, dict[str, Any]], int]:
     from tvcompat import _settings
 
     readers = {
-        "pretrained_policy": "_policy_setting", "mirror": "_mirror_setting",
-        "offline": "_offline_setting", "download_timeout": "_timeout_setting",
+        "pretrained_policy": "_policy_setting",
+        "mirror": "_mirror_setting",
+        "offline": "_offline_setting",
+        "download_timeout": "_timeout_setting",
     }
     out: dict[str, dict[str, Any]] = {}
     problems = 0
@@ -109,14 +116,19 @@ def _doctor(args: argparse.Namespace) -> int:
         entry = res.weights
         url = _cli_info.entry_url(entry.enum, entry.member) if entry else None
         report["pretrained=True"][model] = {
-            "weights": str(entry), "url": url,
+            "weights": str(entry),
+            "url": url,
             "cached": bool(url and (cache / url.rpartition("/")[2]).is_file()),
         }
     files = _cli_info.list_cache(cache)
     report["hub_cache"] = {
-        "hub_dir": str(cache.parent), "checkpoints": str(cache), "exists": cache.is_dir(),
-        "files": [{"name": f.name, "size": f.size, "weights": f.weights, "partial": f.partial}
-                  for f in files],
+        "hub_dir": str(cache.parent),
+        "checkpoints": str(cache),
+        "exists": cache.is_dir(),
+        "files": [
+            {"name": f.name, "size": f.size, "weights": f.weights, "partial": f.partial}
+            for f in files
+        ],
         "total_bytes": sum(f.size for f in files),
     }
     report["certificates"] = _cli_info.ca_report()
@@ -134,8 +146,10 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(report)
         return PROBLEM if problems else OK
-    print(f"tvcompat {report['tvcompat']}  python {report['python']}  torch {report['torch']}  "
-          f"torchvision {report['torchvision']}")
+    print(
+        f"tvcompat {report['tvcompat']}  python {report['python']}  torch {report['torch']}  "
+        f"torchvision {report['torchvision']}"
+    )
     print("capabilities:")
     for name, value in report["capabilities"].items():
         print(f"  {name:<32} {'yes' if value else 'no'}")
@@ -172,8 +186,10 @@ def _print_hub_cache(hub: dict[str, Any]) -> None:
     if not hub["exists"]:
         print(f"torch hub cache: {hub['checkpoints']} (does not exist yet)")
         return
-    print(f"torch hub cache: {hub['checkpoints']} ({len(files)} file"
-          f"{'' if len(files) == 1 else 's'}, {_size(hub['total_bytes'])})")
+    print(
+        f"torch hub cache: {hub['checkpoints']} ({len(files)} file"
+        f"{'' if len(files) == 1 else 's'}, {_size(hub['total_bytes'])})"
+    )
     for f in files:
         what = f["weights"] or ("partial download" if f["partial"] else "not a torchvision file")
         print(f"  {f['name']:<48} {_size(f['size']):>10}  {what}")
@@ -188,24 +204,34 @@ def _print_certificates(ca: dict[str, Any]) -> None:
     print(f"  {'default CA file':<32} {ca['cafile'] or ca['openssl_cafile']} ({exists})")
     entries = ca["capath_entries"]
     folder = ca["capath"] or ca["openssl_capath"]
-    print(f"  {'default CA folder':<32} {folder} "
-          f"({'missing' if entries is None else f'{entries} entries'})")
+    print(
+        f"  {'default CA folder':<32} {folder} "
+        f"({'missing' if entries is None else f'{entries} entries'})"
+    )
     print(f"  {'CA certificates loaded':<32} {ca['loaded_ca_certs']}")
     certifi = ca["certifi"]
-    print(f"  {'certifi':<32} "
-          f"{certifi['version'] + ' ' + certifi['where'] if certifi else 'not installed'}")
-    print(f"  {'truststore':<32} "
-          f"{'installed' if ca['truststore'] else 'not installed (tvcompat[truststore])'}")
+    print(
+        f"  {'certifi':<32} "
+        f"{certifi['version'] + ' ' + certifi['where'] if certifi else 'not installed'}"
+    )
+    print(
+        f"  {'truststore':<32} "
+        f"{'installed' if ca['truststore'] else 'not installed (tvcompat[truststore])'}"
+    )
     proxies = ", ".join(f"{k}={v}" for k, v in ca["proxies"].items()) or "none"
     print(f"  {'proxies':<32} {proxies}")
     print(f"  {'https context factory':<32} {ca['https_context_factory']}")
     if not ca["verifies"]:
-        print("  WARNING: certificate verification is disabled for the whole process "
-              "(ssl._create_default_https_context = ssl._create_unverified_context)")
+        print(
+            "  WARNING: certificate verification is disabled for the whole process "
+            "(ssl._create_default_https_context = ssl._create_unverified_context)"
+        )
     if ca["no_roots"]:
-        print("  WARNING: no CA certificates found: downloads will fail with "
-              "CERTIFICATE_VERIFY_FAILED. Use `tvcompat download MODEL --certifi` or "
-              "tvcompat.certifi_downloads(); `tvcompat doctor --online` checks.")
+        print(
+            "  WARNING: no CA certificates found: downloads will fail with "
+            "CERTIFICATE_VERIFY_FAILED. Use `tvcompat download MODEL --certifi` or "
+            "tvcompat.certifi_downloads(); `tvcompat doctor --online` checks."
+        )
 
 
 def _print_online(online: Any) -> None:
@@ -214,8 +240,10 @@ def _print_online(online: Any) -> None:
     first = online.attempts[0]
     if online.ok:
         peer = first.peer or {}
-        print(f"  OK ({first.tls_version}) with {first.label}: certificate for "
-              f"{peer.get('subject', '?')} issued by {peer.get('issuer', '?')}")
+        print(
+            f"  OK ({first.tls_version}) with {first.label}: certificate for "
+            f"{peer.get('subject', '?')} issued by {peer.get('issuer', '?')}"
+        )
         return
     print(f"  FAILED with {first.label}: {first.error}")
     for attempt in online.attempts[1:]:
@@ -242,16 +270,21 @@ def _models(args: argparse.Namespace) -> int:
         _emit_json(rows)
         return OK
     policy = get_pretrained_policy()
-    print(f"torchvision {torchvision_version()}: {len(rows)} model"
-          f"{'' if len(rows) == 1 else 's'}; pretrained=True loads (policy {policy!r}):")
+    print(
+        f"torchvision {torchvision_version()}: {len(rows)} model"
+        f"{'' if len(rows) == 1 else 's'}; pretrained=True loads (policy {policy!r}):"
+    )
     table = _cli_info.Table(["MODEL", "FAMILY", "PRETRAINED=TRUE", "DEFAULT", "NOTES"], [])
     for r in rows:
         pretrained = r["pretrained"] or "-"
         default = r["default"] or "-"
         if r["pretrained"] and default == r["pretrained"]:
             default = "(same)"
-        elif r["default"] and r["pretrained"] and r["default"].split(".")[0] == (
-                r["pretrained"].split(".")[0]):
+        elif (
+            r["default"]
+            and r["pretrained"]
+            and r["default"].split(".")[0] == (r["pretrained"].split(".")[0])
+        ):
             default = r["default"].split(".", 1)[1]
         table.rows.append([r["name"], r["family"], pretrained, default, "; ".join(r["notes"])])
     for line in table.lines():
@@ -272,8 +305,10 @@ def _weights(args: argparse.Namespace) -> int:
         title += f" ({report['family']})"
     print(f"{title} on torchvision {report['torchvision']}:")
     if "available" in report and not report["available"]:
-        print(f"  the installed torchvision lacks this builder (added in {report['added']}); "
-              "tvcompat can still download its weights")
+        print(
+            f"  the installed torchvision lacks this builder (added in {report['added']}); "
+            "tvcompat can still download its weights"
+        )
     for form, entry in report.get("pretrained", {}).items():
         print(f"  {form} loads {entry}")
     if "pretrained" in report and not report["pretrained"]:
@@ -305,10 +340,16 @@ def _weights(args: argparse.Namespace) -> int:
                 for ds, m in metric_keys
             ]
         else:
-            cells.append("; ".join(
-                f"{ds} " + " ".join(f"{_cli_info.metric_label(m)} "
-                                    f"{_cli_info.format_metric(m, v)}" for m, v in ms.items())
-                for ds, ms in r.metrics.items()))
+            cells.append(
+                "; ".join(
+                    f"{ds} "
+                    + " ".join(
+                        f"{_cli_info.metric_label(m)} {_cli_info.format_metric(m, v)}"
+                        for m, v in ms.items()
+                    )
+                    for ds, ms in r.metrics.items()
+                )
+            )
         cells += [
             f"{r.num_params / 1e6:.1f}M" if r.num_params is not None else "",
             f"{r.gflops:.2f}" if r.gflops is not None else "",
@@ -317,8 +358,11 @@ def _weights(args: argparse.Namespace) -> int:
             "yes" if r.cached else "no",
         ]
         table.rows.append(cells)
-    numeric = set(range(first_numeric, len(headers) - 2)) if per_column else set(
-        range(first_numeric + 1, len(headers) - 2))
+    numeric = (
+        set(range(first_numeric, len(headers) - 2))
+        if per_column
+        else set(range(first_numeric + 1, len(headers) - 2))
+    )
     table.right = frozenset(numeric)
     if datasets:
         print(f"  metrics on {', '.join(datasets)}" if per_column else "  metrics per dataset")
@@ -352,8 +396,11 @@ def _scope(args: argparse.Namespace) -> Any:
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
     if args.insecure:
-        print("tvcompat download: WARNING: --insecure: certificates are NOT verified; the "
-              "sha256-prefix check of weights files stays on.", file=sys.stderr)
+        print(
+            "tvcompat download: WARNING: --insecure: certificates are NOT verified; the "
+            "sha256-prefix check of weights files stays on.",
+            file=sys.stderr,
+        )
         return downloads.insecure_downloads()
     return contextlib.nullcontext()
 
@@ -385,7 +432,8 @@ def _download_entries(args: argparse.Namespace) -> list[Any]:
             qinfo = _catalog.enum(enum_name) or {"members": {}}
             bare = name.rpartition(".")[2]
             if name.startswith(enum_name + ".") or (
-                    "." not in name and bare in qinfo["members"] and bare != "DEFAULT"):
+                "." not in name and bare in qinfo["members"] and bare != "DEFAULT"
+            ):
                 quantize = True
     if quantize:
         if info["family"] != "quantization":
@@ -398,13 +446,15 @@ def _download_entries(args: argparse.Namespace) -> list[Any]:
     if args.backbone:
         kwargs["weights"] = None
     try:
-        res = resolve(args.model if info["family"] != "backbone_utils" else info["name"],
-                      **kwargs)
+        res = resolve(args.model if info["family"] != "backbone_utils" else info["name"], **kwargs)
     except BuilderNotAvailableError:
         # not buildable here, but the file can still be fetched (to fill a mirror)
         if args.weights is None:
-            form = "pretrained_backbone=True" if args.backbone else (
-                "pretrained=True,quantize=True" if quantize else "pretrained=True")
+            form = (
+                "pretrained_backbone=True"
+                if args.backbone
+                else ("pretrained=True,quantize=True" if quantize else "pretrained=True")
+            )
             entry = _legacy_entry(key, form)
         else:
             allowed = [e for e in enums if ("Quantized" in e) == bool(quantize)] or enums
@@ -438,11 +488,18 @@ def _download(args: argparse.Namespace) -> int:
                 except DownloadError as exc:
                     print(f"tvcompat download: {entry}: {exc}", file=sys.stderr)
                     if args.json:
-                        _emit_json({"ok": False, "files": done, "error": str(exc),
-                                    "failed": str(entry)})
+                        _emit_json(
+                            {"ok": False, "files": done, "error": str(exc), "failed": str(entry)}
+                        )
                     return PROBLEM
-                done.append({"weights": str(entry), "url": entry.url, "path": str(path),
-                             "size": path.stat().st_size})
+                done.append(
+                    {
+                        "weights": str(entry),
+                        "url": entry.url,
+                        "path": str(path),
+                        "size": path.stat().st_size,
+                    }
+                )
         finally:
             scope.__exit__(None, None, None)
     finally:
@@ -467,9 +524,15 @@ def _cache_list(args: argparse.Namespace) -> int:
     folder = Path(args.dir) if args.dir else _cli_info.checkpoint_dir()
     files = _cli_info.list_cache(folder)
     if args.json:
-        _emit_json({"folder": str(folder), "files": [
-            {"name": f.name, "size": f.size, "weights": f.weights, "partial": f.partial}
-            for f in files]})
+        _emit_json(
+            {
+                "folder": str(folder),
+                "files": [
+                    {"name": f.name, "size": f.size, "weights": f.weights, "partial": f.partial}
+                    for f in files
+                ],
+            }
+        )
         return OK
     print(f"{folder}: {len(files)} file{'' if len(files) == 1 else 's'}")
     table = _cli_info.Table(["FILE", "SIZE", "WEIGHTS"], [], right=frozenset({1}))
@@ -490,13 +553,29 @@ def _cache_verify(args: argparse.Namespace) -> int:
     found = verify_cache(folder, remove_corrupt=args.remove_corrupt)
     corrupt = [f for f in found if f.status == "corrupt"]
     if args.json:
-        _emit_json({"folder": str(folder), "ok": not corrupt, "files": [
-            {"name": f.path.name, "path": str(f.path), "size": f.size, "weights": f.weights,
-             "status": f.status, "detail": f.detail, "removed": f.removed} for f in found]})
+        _emit_json(
+            {
+                "folder": str(folder),
+                "ok": not corrupt,
+                "files": [
+                    {
+                        "name": f.path.name,
+                        "path": str(f.path),
+                        "size": f.size,
+                        "weights": f.weights,
+                        "status": f.status,
+                        "detail": f.detail,
+                        "removed": f.removed,
+                    }
+                    for f in found
+                ],
+            }
+        )
         return PROBLEM if corrupt else OK
     print(f"{folder}: {len(found)} file{'' if len(found) == 1 else 's'}")
-    table = _cli_info.Table(["STATUS", "FILE", "SIZE", "WEIGHTS", "DETAIL"], [],
-                            right=frozenset({2}))
+    table = _cli_info.Table(
+        ["STATUS", "FILE", "SIZE", "WEIGHTS", "DETAIL"], [], right=frozenset({2})
+    )
     for f in found:
         status = f.status.upper() + (" (removed)" if f.removed else "")
         table.rows.append([status, f.path.name, _size(f.size), f.weights or "", f.detail])
@@ -505,8 +584,11 @@ def _cache_verify(args: argparse.Namespace) -> int:
             print(line)
     if corrupt:
         removed = sum(f.removed for f in corrupt)
-        hint = ("removed; they are downloaded again on next use" if removed == len(corrupt)
-                else "run `tvcompat cache verify --remove-corrupt` to delete them")
+        hint = (
+            "removed; they are downloaded again on next use"
+            if removed == len(corrupt)
+            else "run `tvcompat cache verify --remove-corrupt` to delete them"
+        )
         print(f"{len(corrupt)} corrupt file{'' if len(corrupt) == 1 else 's'}: {hint}")
         return PROBLEM
     print("no corrupt files")
@@ -537,13 +619,19 @@ def _migrate(args: argparse.Namespace) -> int:
     except (TorchvisionTooOldError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     mode = "write" if args.write else "check" if args.check else "diff"
-    results = [_migrate.migrate_file(path, target=args.target, write=mode == "write")
-               for path in files]
+    results = [
+        _migrate.migrate_file(path, target=args.target, write=mode == "write") for path in files
+    ]
     changed = [r for r in results if r.changed]
     errors = [r for r in results if r.error]
     if args.json:
-        _emit_json({"target": args.target, "mode": mode,
-                    "files": [r.as_dict() for r in results if r.findings or r.error]})
+        _emit_json(
+            {
+                "target": args.target,
+                "mode": mode,
+                "files": [r.as_dict() for r in results if r.findings or r.error],
+            }
+        )
     else:
         for r in results:
             if r.error:
@@ -553,17 +641,20 @@ def _migrate(args: argparse.Namespace) -> int:
                     if mode != "diff":
                         print(f"{r.path}:{f.line}:{f.column}: {f.message}")
                 else:
-                    print(f"{r.path}:{f.line}:{f.column}: not rewritten: {f.message}",
-                          file=sys.stderr)
+                    print(
+                        f"{r.path}:{f.line}:{f.column}: not rewritten: {f.message}", file=sys.stderr
+                    )
             if r.changed and mode == "diff":
                 sys.stdout.write(r.diff())
         calls = sum(f.rewritten for r in results for f in r.findings)
         skipped = sum(not f.rewritten for r in results for f in r.findings)
         verb = {"write": "rewrote", "check": "would rewrite", "diff": "would rewrite"}[mode]
-        print(f"{verb} {calls} call{'' if calls == 1 else 's'} in {len(changed)} file"
-              f"{'' if len(changed) == 1 else 's'} (target {args.target}); {skipped} not "
-              f"rewritten; {len(results)} file{'' if len(results) == 1 else 's'} checked",
-              file=sys.stderr)
+        print(
+            f"{verb} {calls} call{'' if calls == 1 else 's'} in {len(changed)} file"
+            f"{'' if len(changed) == 1 else 's'} (target {args.target}); {skipped} not "
+            f"rewritten; {len(results)} file{'' if len(results) == 1 else 's'} checked",
+            file=sys.stderr,
+        )
     if errors or (mode == "check" and changed):
         return PROBLEM
     return OK
@@ -582,123 +673,190 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tvcompat",
         description="torchvision compatibility: versions, weights, downloads and migration. "
-                    "Exit codes: 0 ok, 1 problem found, 2 usage error.",
+        "Exit codes: 0 ok, 1 problem found, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     doctor = sub.add_parser(
-        "doctor", help="installed versions, capabilities, settings, cache, certificates and "
+        "doctor",
+        help="installed versions, capabilities, settings, cache, certificates and "
         "what pretrained=True loads (offline unless --online)",
         description="Report the installed versions and what they imply, the tvcompat settings "
         "and where they come from, the torch hub cache, the CA certificates a download would "
         "use, and what pretrained=True loads. Works offline; --online also tries a TLS "
-        "handshake with the weights host and explains a failure.")
+        "handshake with the weights host and explains a failure.",
+    )
     _add_json(doctor)
-    doctor.add_argument("--online", action="store_true",
-                        help="try a real TLS handshake with the weights host")
-    doctor.add_argument("--url", metavar="URL", default=None,
-                        help="host to check with --online (default: the mirror if it is an "
-                        "https URL, else https://download.pytorch.org)")
-    doctor.add_argument("--cafile", metavar="FILE", default=None,
-                        help="with --online: also trust the CA certificates in FILE (PEM)")
-    doctor.add_argument("--timeout", metavar="SECONDS", type=float, default=10.0,
-                        help="with --online: seconds to wait (default 10)")
+    doctor.add_argument(
+        "--online", action="store_true", help="try a real TLS handshake with the weights host"
+    )
+    doctor.add_argument(
+        "--url",
+        metavar="URL",
+        default=None,
+        help="host to check with --online (default: the mirror if it is an "
+        "https URL, else https://download.pytorch.org)",
+    )
+    doctor.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=None,
+        help="with --online: also trust the CA certificates in FILE (PEM)",
+    )
+    doctor.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=10.0,
+        help="with --online: seconds to wait (default 10)",
+    )
     doctor.set_defaults(func=_doctor)
 
     models = sub.add_parser(
-        "models", help="the builders of the installed torchvision and what pretrained=True "
-        "loads for each",
+        "models",
+        help="the builders of the installed torchvision and what pretrained=True loads for each",
         description="List the models of the installed torchvision with the weights "
-        "pretrained=True loads for each (and DEFAULT where it differs).")
-    models.add_argument("--family", choices=_families(), default=None,
-                        help="only this family")
-    models.add_argument("--include", metavar="PATTERN", action="append", default=None,
-                        help="only names matching this fnmatch pattern (repeatable)")
-    models.add_argument("--all", action="store_true",
-                        help="also models newer than the installed torchvision")
+        "pretrained=True loads for each (and DEFAULT where it differs).",
+    )
+    models.add_argument("--family", choices=_families(), default=None, help="only this family")
+    models.add_argument(
+        "--include",
+        metavar="PATTERN",
+        action="append",
+        default=None,
+        help="only names matching this fnmatch pattern (repeatable)",
+    )
+    models.add_argument(
+        "--all", action="store_true", help="also models newer than the installed torchvision"
+    )
     _add_json(models)
     models.set_defaults(func=_models)
 
     weights = sub.add_parser(
-        "weights", help="every weights entry of a model, with metrics, size and cache state",
+        "weights",
+        help="every weights entry of a model, with metrics, size and cache state",
         description="Every weights entry of MODEL (a model name such as resnet50 or "
         "quantized_resnet50, or a weights enum such as ResNet50_Weights): DEFAULT or not, "
         "which legacy call loads it, headline metrics, parameters, GFLOPS, file size, the "
-        "oldest torchvision that loads it by itself, and whether it is in the torch hub cache.")
+        "oldest torchvision that loads it by itself, and whether it is in the torch hub cache.",
+    )
     weights.add_argument("model", metavar="MODEL")
     _add_json(weights)
     weights.set_defaults(func=_weights)
 
     download = sub.add_parser(
-        "download", help="download a model's weights into the torch hub cache",
+        "download",
+        help="download a model's weights into the torch hub cache",
         description="Download into the torch hub cache the weights building MODEL loads: by "
         "default what pretrained=True loads, or --weights NAME. Goes through the mirror, "
-        "offline, timeout and hash-check settings (see `tvcompat doctor`).")
+        "offline, timeout and hash-check settings (see `tvcompat doctor`).",
+    )
     download.add_argument("model", metavar="MODEL")
-    download.add_argument("--weights", metavar="NAME", default=None,
-                          help="IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2 or DEFAULT "
-                          "(default: what pretrained=True loads)")
-    download.add_argument("--backbone", action="store_true",
-                          help="the backbone's weights (pretrained_backbone=True, or "
-                          "weights_backbone=NAME with --weights)")
-    download.add_argument("--quantize", action="store_true",
-                          help="quantized models: the quantized weights (quantize=True)")
-    download.add_argument("--mirror", metavar="URL", default=None,
-                          help="take files from this mirror (base URL or folder) instead of "
-                          "download.pytorch.org")
+    download.add_argument(
+        "--weights",
+        metavar="NAME",
+        default=None,
+        help="IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2 or DEFAULT "
+        "(default: what pretrained=True loads)",
+    )
+    download.add_argument(
+        "--backbone",
+        action="store_true",
+        help="the backbone's weights (pretrained_backbone=True, or "
+        "weights_backbone=NAME with --weights)",
+    )
+    download.add_argument(
+        "--quantize",
+        action="store_true",
+        help="quantized models: the quantized weights (quantize=True)",
+    )
+    download.add_argument(
+        "--mirror",
+        metavar="URL",
+        default=None,
+        help="take files from this mirror (base URL or folder) instead of download.pytorch.org",
+    )
     trust = download.add_mutually_exclusive_group()
-    trust.add_argument("--cafile", metavar="FILE", default=None,
-                       help="also trust the CA certificates in FILE (e.g. your proxy's)")
-    trust.add_argument("--certifi", action="store_true",
-                       help="verify against certifi's CA bundle")
-    trust.add_argument("--truststore", action="store_true",
-                       help="verify with the operating system's trust store")
-    trust.add_argument("--insecure", action="store_true",
-                       help="last resort: do not verify certificates (hashes still checked)")
+    trust.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=None,
+        help="also trust the CA certificates in FILE (e.g. your proxy's)",
+    )
+    trust.add_argument("--certifi", action="store_true", help="verify against certifi's CA bundle")
+    trust.add_argument(
+        "--truststore", action="store_true", help="verify with the operating system's trust store"
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="last resort: do not verify certificates (hashes still checked)",
+    )
     download.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_json(download)
     download.set_defaults(func=_download)
 
     cache = sub.add_parser(
-        "cache", help="list or verify the torch hub cache",
-        description="The weights files in the torch hub cache (<hub dir>/checkpoints).")
+        "cache",
+        help="list or verify the torch hub cache",
+        description="The weights files in the torch hub cache (<hub dir>/checkpoints).",
+    )
     cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION")
-    listing = cache_sub.add_parser("list", help="list the cached files (without reading them)",
-                                   description="List the files of the torch hub cache and "
-                                   "the weights entry each belongs to.")
+    listing = cache_sub.add_parser(
+        "list",
+        help="list the cached files (without reading them)",
+        description="List the files of the torch hub cache and the weights entry each belongs to.",
+    )
     verify = cache_sub.add_parser(
-        "verify", help="check cached weights files against the hash in their names",
+        "verify",
+        help="check cached weights files against the hash in their names",
         description="Read every torchvision weights file of the cache and check its sha256 "
-        "against the prefix in its name. Exit code 1 if a corrupt file is found.")
-    verify.add_argument("--remove-corrupt", action="store_true",
-                        help="delete corrupt files (downloaded again on next use)")
+        "against the prefix in its name. Exit code 1 if a corrupt file is found.",
+    )
+    verify.add_argument(
+        "--remove-corrupt",
+        action="store_true",
+        help="delete corrupt files (downloaded again on next use)",
+    )
     for p in (listing, verify):
-        p.add_argument("--dir", metavar="FOLDER", default=None,
-                       help="check this folder instead (e.g. a mirror folder)")
+        p.add_argument(
+            "--dir",
+            metavar="FOLDER",
+            default=None,
+            help="check this folder instead (e.g. a mirror folder)",
+        )
         _add_json(p)
     listing.set_defaults(func=_cache_list)
     verify.set_defaults(func=_cache_verify)
     cache.set_defaults(func=None, subparser=cache)
 
     migrate = sub.add_parser(
-        "migrate", help="rewrite legacy torchvision calls (pretrained=...) in source files",
+        "migrate",
+        help="rewrite legacy torchvision calls (pretrained=...) in source files",
         description="Find legacy torchvision builder calls (pretrained=, pretrained_backbone=, "
         "positional flags) in Python files and rewrite them to explicit weights: with "
         "tvcompat's builders and enums (--target shim, works on every torchvision) or to "
         "torchvision's own weights= enums (--target native, needs the installed torchvision "
         ">= 0.13). Needs libcst: pip install 'tvcompat[migrate]'. Exit code 1 with --check "
-        "when files would change.")
-    migrate.add_argument("paths", metavar="PATH", nargs="+",
-                         help="Python files or folders (searched for *.py)")
+        "when files would change.",
+    )
+    migrate.add_argument(
+        "paths", metavar="PATH", nargs="+", help="Python files or folders (searched for *.py)"
+    )
     mode = migrate.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="list what would change; exit 1 if anything would")
-    mode.add_argument("--diff", action="store_true",
-                      help="print a unified diff of the changes (the default)")
+    mode.add_argument(
+        "--check", action="store_true", help="list what would change; exit 1 if anything would"
+    )
+    mode.add_argument(
+        "--diff", action="store_true", help="print a unified diff of the changes (the default)"
+    )
     mode.add_argument("--write", action="store_true", help="rewrite the files in place")
-    migrate.add_argument("--target", choices=("shim", "native"), default="shim",
-                         help="shim: tvcompat builders and enums (default); native: "
-                         "torchvision's weights= enums")
+    migrate.add_argument(
+        "--target",
+        choices=("shim", "native"),
+        default="shim",
+        help="shim: tvcompat builders and enums (default); native: torchvision's weights= enums",
+    )
     _add_json(migrate)
     migrate.set_defaults(func=_migrate)
     return parser
