@@ -87,7 +87,7 @@ def _newest_with(session: nox.Session, *extra: str) -> str:
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
     """ruff (lint rules and formatting) on everything."""
-    python = _newest_with(session, "ruff>=0.5")
+    python = _newest_with(session, "ruff==0.17.6")
     paths = ["src", "tests", "benchmarks", "scripts", "noxfile.py"]
     session.run(python, "-m", "ruff", "check", *paths, external=True)
     session.run(python, "-m", "ruff", "format", "--check", *paths, external=True)
@@ -96,14 +96,16 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=False)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (against the newest torch/torchvision)."""
-    python = _newest_with(session, "mypy>=1.8")
+    python = _newest_with(session, "mypy==2.4.1")
     session.run(python, "-m", "mypy", "--strict", "src/tvcompat", external=True)
 
 
 @nox.session(python=False)
 def docs(session: nox.Session) -> None:
     """Build the documentation with --strict."""
-    python = _newest_with(session, "mkdocs-material>=9", "mkdocstrings[python]>=0.24")
+    python = _newest_with(
+        session, "mkdocs==1.6.1", "mkdocs-material==9.8.2", "mkdocstrings-python==2.0.11"
+    )
     session.run(
         python,
         "-m",
