@@ -34,6 +34,21 @@ def bench_import(repeats: int) -> tuple[float, float]:
     return statistics.median(base), statistics.median(ours)
 
 
+def tvcompat_import_cost() -> float:
+    """Seconds ``import tvcompat`` adds after torchvision (``-X importtime``, cumulative)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import torchvision, tvcompat"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == "tvcompat":
+            return int(parts[1]) / 1e6
+    raise RuntimeError("tvcompat not found in -X importtime output")
+
+
 def bench_build(repeats: int) -> tuple[float, float]:
     import torch
     import torchvision
@@ -86,6 +101,11 @@ def main() -> None:
     print(
         f"import: torchvision {base * 1e3:.1f} ms, torchvision+tvcompat {ours * 1e3:.1f} ms, "
         f"ratio {ours / base:.3f} (target <= 1.01)"
+    )
+    cost = statistics.median(tvcompat_import_cost() for _ in range(5))
+    print(
+        f"import tvcompat after torchvision (-X importtime, cumulative): {cost * 1e3:.2f} ms "
+        f"= {cost / base * 100:.3f} % of import torchvision"
     )
     base, ours = bench_build(args.repeats)
     print(
