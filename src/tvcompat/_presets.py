@@ -6,6 +6,7 @@ since torchvision 0.10. On torchvision >= 0.13 the real enums' own presets are u
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -21,6 +22,10 @@ __all__ = [
     "VideoClassification",
 ]
 
+#: torchvision's presets resize with antialias=True (0.15/0.16 warn when it is left unset)
+_RESIZE_KWARGS: dict[str, Any] = (
+    {"antialias": True} if "antialias" in inspect.signature(F.resize).parameters else {}
+)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -56,7 +61,7 @@ class ImageClassification(nn.Module):
         self.interpolation = _mode(interpolation)
 
     def forward(self, img: Any) -> Tensor:
-        img = F.resize(img, self.resize_size, interpolation=self.interpolation)
+        img = F.resize(img, self.resize_size, interpolation=self.interpolation, **_RESIZE_KWARGS)
         img = F.center_crop(img, self.crop_size)
         out: Tensor = F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
         return out
@@ -88,7 +93,7 @@ class VideoClassification(nn.Module):
             vid = vid.unsqueeze(dim=0)
         n, t, c, h, w = vid.shape
         vid = vid.view(-1, c, h, w)
-        vid = F.resize(vid, self.resize_size, interpolation=self.interpolation)
+        vid = F.resize(vid, self.resize_size, interpolation=self.interpolation, **_RESIZE_KWARGS)
         vid = F.center_crop(vid, self.crop_size)
         vid = F.convert_image_dtype(vid, torch.float)
         vid = F.normalize(vid, mean=self.mean, std=self.std)
@@ -115,7 +120,9 @@ class SemanticSegmentation(nn.Module):
 
     def forward(self, img: Any) -> Tensor:
         if self.resize_size is not None:
-            img = F.resize(img, self.resize_size, interpolation=self.interpolation)
+            img = F.resize(
+                img, self.resize_size, interpolation=self.interpolation, **_RESIZE_KWARGS
+            )
         out: Tensor = F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
         return out
 
