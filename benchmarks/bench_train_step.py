@@ -4,7 +4,7 @@ Both run in the same process on identical copies of the model, interleaved step 
 order alternates each round), so machine noise hits both alike. Each figure is the median
 wall time of one step after warm-up. The target is a ratio helper/hand-written <= 1.01.
 
-    python benchmarks/bench_train_step.py [--steps 40] [--warmup 5] [--batch 16]
+    python benchmarks/bench_train_step.py [--steps 100] [--warmup 5] [--batch 16]
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def overhead(steps: int = 2000, repeats: int = 7) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per variant")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument(
