@@ -37,22 +37,6 @@ DUMPER = ROOT / "scripts" / "dump_torchvision.py"
 OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
 SCHEMA = 1
 
-KEEP_META = (
-    "num_params",
-    "min_size",
-    "min_temporal_size",
-    "_ops",
-    "_file_size",
-    "recipe",
-    "backend",
-    "license",
-    "_metrics",
-    "num_categories",
-    "categories_ref",
-    "keypoint_names",
-    "unquantized",
-)
-
 
 def minor(v: str) -> str:
     """``"0.13.1"`` -> ``"0.13"``: the catalog's ranges start at minor releases."""
