@@ -269,15 +269,14 @@ def resolve(
         if new_value is not _MISSING:
             entry = lookup(new_value, _enums(key, param, quantize), param=param, model=name)
             if legacy_given and entry != wanted:
-                legacy_entry = wanted if wanted is not None else None
                 raise ConflictingArgumentsError(
                     f"{name}() got {legacy_param}={legacy_value!r} (meaning {param}="
-                    f"{legacy_entry}) and {param}={new_value!r}: they disagree. "
+                    f"{wanted}) and {param}={new_value!r}: they disagree. "
                     f"Pass only one; {param}= is the one that names the weights."
                 )
             wanted = entry
         entries[param] = wanted
-    _check_quantized(key, info, kw, entries.get("weights"), quantize)
+    _check_quantized(key, info, entries.get("weights"), quantize)
     weights = entries.get("weights")
     backbone = entries.get("weights_backbone")
     if "weights_backbone" in info["weights_params"]:
@@ -310,9 +309,7 @@ def _check_backbone_name(name: str, backbone: Any) -> None:
         )
 
 
-def _check_quantized(
-    key: str, info: dict[str, Any], kw: dict[str, Any], entry: Entry | None, quantize: bool
-) -> None:
+def _check_quantized(key: str, info: dict[str, Any], entry: Entry | None, quantize: bool) -> None:
     if info["family"] != "quantization" or entry is None:
         return
     is_quantized = "Quantized" in entry.enum

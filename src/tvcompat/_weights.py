@@ -19,7 +19,7 @@ from tvcompat import _catalog
 from tvcompat._versions import capabilities
 from tvcompat.errors import UnknownWeightsError, WeightsMismatchError
 
-__all__ = ["Entry", "WeightsEnum", "enum_class", "is_weights_member", "lookup"]
+__all__ = ["Entry", "WeightsEnum", "enum_class", "lookup"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,11 +146,6 @@ def enum_class(name: str) -> type[Enum]:
         else:
             return cls
     return _stand_in(name)
-
-
-def is_weights_member(value: object) -> bool:
-    """Whether ``value`` is a member of a (real or stand-in) weights enum."""
-    return isinstance(value, Enum) and _catalog.enum(type(value).__name__) is not None
 
 
 @dataclass(frozen=True)
