@@ -130,6 +130,15 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
     return TLS(folder / "ca.pem", folder / "other-ca.pem", ca, other)
 
 
+@pytest.fixture
+def trust_test_ca(tls: TLS) -> Iterator[None]:
+    """Downloads in the test verify certificates against the test CA (`https_server`)."""
+    from tvcompat.downloads import cafile_downloads
+
+    with cafile_downloads(cafile=tls.ca_file):
+        yield
+
+
 @dataclass(frozen=True)
 class Served:
     """A file served by the test servers, named ``<stem>-<its real sha256[:8]>.pth``."""

@@ -32,19 +32,10 @@ from tvcompat.downloads import (
 from tvcompat.errors import DownloadError, TvcompatWarning
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from conftest import TLS, Served
     from https_server import HTTPSServer
 
-pytestmark = pytest.mark.usefixtures("hub_dir", "tvc_settings")
-
-
-@pytest.fixture(autouse=True)
-def _trust_test_ca(tls: TLS) -> Iterator[None]:
-    """Downloads in these tests verify certificates against the test CA."""
-    with cafile_downloads(cafile=tls.ca_file):
-        yield
+pytestmark = pytest.mark.usefixtures("hub_dir", "tvc_settings", "trust_test_ca")
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import tvcompat
 from test_downloads import assert_backbone_loaded, load
 from tvcompat import _fetch
 from tvcompat.downloads import (
-    cafile_downloads,
     prefetch,
     set_mirror,
     set_offline,
@@ -20,19 +19,12 @@ from tvcompat.downloads import (
 from tvcompat.errors import DownloadError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
-    from conftest import TLS, Served
+    from conftest import Served
     from https_server import HTTPSServer
 
-pytestmark = pytest.mark.usefixtures("hub_dir", "tvc_settings")
-
-
-@pytest.fixture(autouse=True)
-def _trust_test_ca(tls: TLS) -> Iterator[None]:
-    with cafile_downloads(cafile=tls.ca_file):
-        yield
+pytestmark = pytest.mark.usefixtures("hub_dir", "tvc_settings", "trust_test_ca")
 
 
 def assert_state_equal(state: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tvcompat import _catalog
+from tvcompat._load import FAMILY_MODULES
 
 __all__ = [
     "FAMILIES",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: families of registered builders, as ``tvcompat models --family`` takes them
-FAMILIES = ("classification", "detection", "segmentation", "video", "optical_flow", "quantization")
+FAMILIES = tuple(f for f in FAMILY_MODULES if f != "backbone_utils")
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ __all__ = [
     "VideoClassification",
 ]
 
-#: torchvision's presets resize with antialias=True (0.15/0.16 warn when it is left unset)
-_RESIZE_KWARGS: dict[str, Any] = (
-    {"antialias": True} if "antialias" in inspect.signature(F.resize).parameters else {}
-)
+#: whether this torchvision's resize takes ``antialias`` (the presets pass True, as
+#: torchvision's own do; 0.15/0.16 warn when it is left unset)
+_HAS_ANTIALIAS = "antialias" in inspect.signature(F.resize).parameters
+_RESIZE_KWARGS: dict[str, Any] = {"antialias": True} if _HAS_ANTIALIAS else {}
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,9 +59,10 @@ class ImageClassification(nn.Module):
         self.resize_size = [resize_size]
         self.mean, self.std = list(mean), list(std)
         self.interpolation = _mode(interpolation)
+        self._resize = {"antialias": antialias} if _HAS_ANTIALIAS else {}
 
     def forward(self, img: Any) -> Tensor:
-        img = F.resize(img, self.resize_size, interpolation=self.interpolation, **_RESIZE_KWARGS)
+        img = F.resize(img, self.resize_size, interpolation=self.interpolation, **self._resize)
         img = F.center_crop(img, self.crop_size)
         out: Tensor = F.normalize(_to_float_tensor(img), mean=self.mean, std=self.std)
         return out

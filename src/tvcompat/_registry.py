@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from tvcompat import _catalog
+from tvcompat._load import FAMILY_MODULES
 from tvcompat._resolve import Resolution, builder_key
 from tvcompat._resolve import resolve as resolve_key
 from tvcompat._weights import enum_class
@@ -32,15 +33,7 @@ __all__ = [
     "resolve",
 ]
 
-FAMILIES = (
-    "classification",
-    "detection",
-    "segmentation",
-    "video",
-    "optical_flow",
-    "quantization",
-    "backbone_utils",
-)
+FAMILIES = tuple(FAMILY_MODULES)
 _PUBLIC_MODULE = {
     "classification": "tvcompat",
     "backbone_utils": "tvcompat.detection.backbone_utils",

@@ -167,7 +167,7 @@ def _truthy_legacy(value: Any, param: str, name: str) -> bool | str:
     )
 
 
-def _form(key: str, info: dict[str, Any], kw: dict[str, Any], legacy: bool | str) -> str:
+def _form(info: dict[str, Any], kw: dict[str, Any], legacy: bool | str) -> str:
     if info["family"] == "backbone_utils":
         return f"backbone_name={kw.get('backbone_name')}"
     if legacy == "legacy" and "pretrained=legacy" in info["legacy"]:
@@ -261,9 +261,7 @@ def resolve(
         if legacy_given:
             flag = _truthy_legacy(legacy_value, legacy_param, name)
             if flag:
-                form = (
-                    _form(key, info, kw, flag) if param == "weights" else "pretrained_backbone=True"
-                )
+                form = _form(info, kw, flag) if param == "weights" else "pretrained_backbone=True"
                 wanted = _pretrained_entry(key, form, legacy_param)
                 reason.append(f"{legacy_param}={legacy_value!r} -> {wanted}")
         if new_value is not _MISSING:
