@@ -143,3 +143,17 @@ def test_refused_calls_download_nothing(hub_dir: object) -> None:
         tvcompat.resnet18(pretrained=True, num_classes=3)
     with pytest.raises(UnknownWeightsError):
         tvcompat.resnet18(weights="imagenet")
+
+
+def test_backbone_utils_weights_name_the_built_backbone() -> None:
+    res = tvcompat.resolve(
+        "mobilenet_backbone", backbone_name="mobilenet_v3_large", fpn=True, weights="DEFAULT"
+    )
+    assert str(res.weights) == "MobileNet_V3_Large_Weights.IMAGENET1K_V2"
+    with pytest.raises(WeightsMismatchError, match="MobileNet_V3_Large_Weights"):
+        tvcompat.resolve(
+            "mobilenet_backbone",
+            backbone_name="mobilenet_v3_large",
+            fpn=True,
+            weights="MobileNet_V2_Weights.IMAGENET1K_V1",
+        )

@@ -60,6 +60,8 @@ def oracle(key: str, kwargs: dict[str, Any]) -> str | None:
     given_weights = kwargs.get("weights", ABSENT)
     if given_weights not in (ABSENT, True, False, "legacy") and given_weights is not None:
         name = str(given_weights).rpartition(".")[2]
+        if info["family"] == "backbone_utils":  # the enum of the backbone it builds
+            info = _catalog.builder(kwargs["backbone_name"])
         for enum_name in info["enums"]["weights"] or []:
             enum = _catalog.enum(enum_name)
             if name == "DEFAULT":

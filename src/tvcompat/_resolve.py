@@ -141,13 +141,11 @@ def legacy_entry_installed(key: str, form: str) -> Entry | None:
     return Entry.parse(value) if isinstance(value, str) else None
 
 
-def _enums(key: str, param: str, quantize: bool) -> list[str]:
+def _enums(key: str, param: str, quantize: bool, backbone_name: str | None = None) -> list[str]:
     info = _info(key)
+    if info["family"] == "backbone_utils":  # the weights of the backbone they build
+        info = _info(str(backbone_name))
     names: list[str] = list(info.get("enums", {}).get(param, []))
-    if not names:  # backbone utils take any backbone enum: the legacy forms name them
-        names = sorted(
-            {v.split(".")[0] for r in info["legacy"].values() for _, v in r if isinstance(v, str)}
-        )
     if info["family"] == "quantization" and param == "weights":
         # both are accepted by name; the one quantize= selects comes first ("DEFAULT")
         quantized = [n for n in names if "Quantized" in n]
@@ -181,7 +179,8 @@ def _pretrained_entry(key: str, form: str, param: str) -> Entry:
     entry = _legacy_entry(key, form)
     name = _info(key)["name"]
     if entry is None:
-        enums = _enums(key, "weights", "quantize=True" in form)
+        backbone = form.partition("backbone_name=")[2] or None
+        enums = _enums(key, "weights", "quantize=True" in form, backbone)
         hint = ""
         if enums:
             info = _catalog.enum(enums[0])
@@ -265,7 +264,8 @@ def resolve(
                 wanted = _pretrained_entry(key, form, legacy_param)
                 reason.append(f"{legacy_param}={legacy_value!r} -> {wanted}")
         if new_value is not _MISSING:
-            entry = lookup(new_value, _enums(key, param, quantize), param=param, model=name)
+            allowed = _enums(key, param, quantize, kw.get("backbone_name"))
+            entry = lookup(new_value, allowed, param=param, model=name)
             if legacy_given and entry != wanted:
                 raise ConflictingArgumentsError(
                     f"{name}() got {legacy_param}={legacy_value!r} (meaning {param}="
