@@ -43,7 +43,7 @@ def intercept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     import torch.hub
     import torchvision
 
-    import tvcompat.downloads
+    import tvcompat._net.cache
 
     fetched: list[str] = []
 
@@ -51,7 +51,7 @@ def intercept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         fetched.append(url)
         return Path("/nonexistent") / url.rpartition("/")[2]
 
-    monkeypatch.setattr(tvcompat.downloads, "ensure_cached", ensure_cached)
+    monkeypatch.setattr(tvcompat._net.cache, "ensure_cached", ensure_cached)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _capture)
     import torch.utils.model_zoo as zoo
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import tvcompat
-from tvcompat import _fetch, _hashes, _settings
+from tvcompat import _settings
+from tvcompat._net import fetch as _fetch
+from tvcompat._net import hashes as _hashes
 from tvcompat.downloads import (
     KNOWN_WRONG_NAMES,
     cafile_downloads,

@@ -9,7 +9,7 @@ import pytest
 
 import tvcompat
 from test_downloads import assert_backbone_loaded, load
-from tvcompat import _fetch
+from tvcompat._net import fetch as _fetch
 from tvcompat.downloads import (
     prefetch,
     set_mirror,

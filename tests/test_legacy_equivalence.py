@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from _intercept import intercept, outcome
-from tvcompat import _catalog, _registry
-from tvcompat._load import torchvision_builder
-from tvcompat._resolve import _legacy_entry
+from tvcompat import _catalog
+from tvcompat._models import registry as _registry
+from tvcompat._models.build import torchvision_builder
+from tvcompat._models.resolve import _legacy_entry
 from tvcompat.errors import NoPretrainedWeightsError
 
 AVAILABLE = [
@@ -50,7 +51,7 @@ def test_every_installed_builder_is_covered() -> None:
     """The catalog knows every builder the installed torchvision has (no silent gaps)."""
     import inspect
 
-    from tvcompat._load import FAMILY_MODULES
+    from tvcompat._catalog import FAMILY_MODULES
 
     installed = set()
     for family, module_name in FAMILY_MODULES.items():

@@ -19,8 +19,8 @@ pytest.importorskip("libcst")
 
 import tvcompat
 from tvcompat import _catalog, _migrate
-from tvcompat._resolve import builder_key
-from tvcompat._resolve import resolve as resolve_key
+from tvcompat._models.resolve import builder_key
+from tvcompat._models.resolve import resolve as resolve_key
 from tvcompat._versions import capabilities
 from tvcompat._weights import enum_class
 from tvcompat.cli import main

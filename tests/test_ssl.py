@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tvcompat import _ssl
+from tvcompat._net import tls as _ssl
 from tvcompat.downloads import (
     cafile_downloads,
     certifi_downloads,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
         silence_deprecations,
         silence_deprecations_globally,
     )
-    from tvcompat._registry import (
+    from tvcompat._models.registry import (
         get_model,
         get_model_builder,
         get_model_weights,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
         list_models,
         resolve,
     )
-    from tvcompat._resolve import Resolution
+    from tvcompat._models.resolve import Resolution
     from tvcompat._settings import (
         get_pretrained_policy,
         set_download_timeout,
@@ -85,9 +85,9 @@ _LAZY: dict[str, str] = {
             "list_models",
             "resolve",
         ),
-        "tvcompat._registry",
+        "tvcompat._models.registry",
     ),
-    "Resolution": "tvcompat._resolve",
+    "Resolution": "tvcompat._models.resolve",
     **dict.fromkeys(
         ("silence_deprecations", "silence_deprecations_globally", "restore_deprecations"),
         "tvcompat._deprecations",
@@ -208,7 +208,7 @@ def __getattr__(name: str) -> Any:
     elif name in _SUBMODULES:
         value = importlib.import_module(f"tvcompat.{name}")
     else:
-        from tvcompat._namespace import family_getattr
+        from tvcompat._models.namespace import family_getattr
 
         value = family_getattr(__name__, "classification")(name)
     globals()[name] = value  # later look-ups skip __getattr__
@@ -216,6 +216,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    from tvcompat._namespace import family_names
+    from tvcompat._models.namespace import family_names
 
     return sorted({*globals(), *__all__, *family_names("classification")})

@@ -17,7 +17,20 @@ from packaging.version import Version
 
 from tvcompat._versions import torchvision_version
 
+#: Family -> the torchvision module holding its builders (the family's tvcompat module is
+#: ``tvcompat`` for classification, ``tvcompat.<family>`` otherwise).
+FAMILY_MODULES = {
+    "classification": "torchvision.models",
+    "detection": "torchvision.models.detection",
+    "segmentation": "torchvision.models.segmentation",
+    "video": "torchvision.models.video",
+    "optical_flow": "torchvision.models.optical_flow",
+    "quantization": "torchvision.models.quantization",
+    "backbone_utils": "torchvision.models.detection.backbone_utils",
+}
+
 __all__ = [
+    "FAMILY_MODULES",
     "builder",
     "builder_available",
     "builder_keys",

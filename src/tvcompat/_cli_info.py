@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tvcompat import _catalog
-from tvcompat._load import FAMILY_MODULES
+from tvcompat._catalog import FAMILY_MODULES
 
 __all__ = [
     "FAMILIES",
@@ -144,7 +144,7 @@ def registered_name(key: str) -> str:
 def resolve_model_key(name: str) -> str:
     """The catalog key of a registered model name (installed or not); raises
     :class:`~tvcompat.errors.UnknownModelError` with suggestions."""
-    from tvcompat._registry import _key_for
+    from tvcompat._models.registry import _key_for
 
     if name in ("resnet_fpn_backbone", "mobilenet_backbone"):
         return f"backbone_utils.{name}"
@@ -345,15 +345,15 @@ def model_rows(family: str | None, include: list[str], every: bool) -> list[dict
     """One dict per builder for ``tvcompat models``: what ``pretrained=True`` means."""
     import fnmatch
 
-    from tvcompat._registry import list_models
-    from tvcompat._registry import resolve as resolve_call
+    from tvcompat._models.registry import list_models
+    from tvcompat._models.registry import resolve as resolve_call
     from tvcompat.errors import NoPretrainedWeightsError, TvcompatError
 
     if every:
         keys = [k for k in _catalog.builder_keys() if builder_family(k) != "backbone_utils"]
         names = sorted((registered_name(k), k) for k in keys)
     else:
-        from tvcompat._registry import _registry
+        from tvcompat._models.registry import _registry
 
         names = [(n, _registry()[n]) for n in list_models()]
     out = []

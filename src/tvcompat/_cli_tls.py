@@ -207,7 +207,7 @@ def check(
     proxy = _proxy_for(host)
     report = OnlineReport(url, host, port, proxy)
     if cafile is not None:
-        from tvcompat._ssl import make_cafile_policy
+        from tvcompat._net.tls import make_cafile_policy
 
         label = f"the CA file {cafile}"
         context = make_cafile_policy(cafile, None).make()

@@ -39,8 +39,8 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import Assignment, PositionProvider, QualifiedNameProvider, ScopeProvider
 
 from tvcompat import _catalog
-from tvcompat._load import FAMILY_MODULES
-from tvcompat._resolve import _legacy_entry
+from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._models.resolve import _legacy_entry
 from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry
 from tvcompat.errors import TorchvisionTooOldError

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Callable, cast
 
 from tvcompat import _catalog
+from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
 from tvcompat.errors import UnknownWeightsError, WeightsMismatchError
 
@@ -64,9 +65,7 @@ class WeightsEnum(Enum):
 
     def get_state_dict(self, *args: Any, **kwargs: Any) -> Any:
         """Download (through tvcompat's downloader) and load this entry's state dict."""
-        from tvcompat._load import load_state_dict
-
-        return load_state_dict(self.url, progress=kwargs.get("progress", True))
+        return _cache.load_state_dict(self.url, progress=kwargs.get("progress", True))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"

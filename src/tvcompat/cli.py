@@ -84,7 +84,7 @@ def _settings_state() -> tuple[dict[str, dict[str, Any]], int]:
 def _doctor(args: argparse.Namespace) -> int:
     from tvcompat import _cli_info
     from tvcompat.__about__ import __version__
-    from tvcompat._registry import resolve
+    from tvcompat._models.registry import resolve
     from tvcompat._versions import capabilities, torch_version, torchvision_version
     from tvcompat.errors import BuilderNotAvailableError
 
@@ -409,8 +409,8 @@ def _download_entries(args: argparse.Namespace) -> list[Any]:
     """The weights entries the download options name."""
     from tvcompat import _catalog
     from tvcompat._cli_info import resolve_model_key
-    from tvcompat._registry import resolve
-    from tvcompat._resolve import _legacy_entry
+    from tvcompat._models.registry import resolve
+    from tvcompat._models.resolve import _legacy_entry
     from tvcompat._weights import lookup
     from tvcompat.errors import BuilderNotAvailableError
 

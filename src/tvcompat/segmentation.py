@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tvcompat._namespace import family_dir, family_getattr
+from tvcompat._models.namespace import family_dir, family_getattr
 
 __getattr__ = family_getattr(__name__, "segmentation")
 __dir__ = family_dir(globals(), "segmentation")

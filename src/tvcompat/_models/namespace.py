@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from tvcompat import _catalog, _weights
+from tvcompat._models import registry as _registry
+
 __all__ = ["family_dir", "family_getattr", "family_names"]
 
 
 @functools.cache
 def family_names(family: str) -> tuple[str, ...]:
     """Builder and weights enum names a family module offers."""
-    from tvcompat import _catalog, _registry
-
     enums = [n for n in _catalog.enum_names() if (_catalog.enum(n) or {})["family"] == family]
     return tuple(sorted({*_registry.family_names(family), *enums}))
 
@@ -28,8 +29,6 @@ def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        from tvcompat import _catalog, _registry, _weights
-
         if _catalog.enum(name) is not None and (_catalog.enum(name) or {})["family"] == family:
             return _weights.enum_class(name)
         if name in _registry.family_names(family):

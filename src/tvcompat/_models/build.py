@@ -1,4 +1,4 @@
-"""Carrying out a :class:`~tvcompat._resolve.Resolution`: call torchvision the way the
+"""Carrying out a :class:`~tvcompat._models.resolve.Resolution`: call torchvision the way the
 installed release wants (``weights=`` on 0.13+, ``pretrained=`` before), never emitting its
 deprecation warnings, then apply what <= 0.12 did that newer releases refuse."""
 
@@ -8,22 +8,15 @@ import importlib
 import re
 from typing import Any, Callable
 
-from tvcompat._resolve import Resolution, _info, legacy_entry_installed
+from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._models.resolve import Resolution, _info, legacy_entry_installed
+from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
 from tvcompat._weights import Entry
 from tvcompat.errors import ConflictingArgumentsError, TorchvisionTooOldError
 
-__all__ = ["FAMILY_MODULES", "build", "load_state_dict", "torchvision_builder"]
+__all__ = ["build", "torchvision_builder"]
 
-FAMILY_MODULES = {
-    "classification": "torchvision.models",
-    "detection": "torchvision.models.detection",
-    "segmentation": "torchvision.models.segmentation",
-    "video": "torchvision.models.video",
-    "optical_flow": "torchvision.models.optical_flow",
-    "quantization": "torchvision.models.quantization",
-    "backbone_utils": "torchvision.models.detection.backbone_utils",
-}
 _EXPECTED = re.compile(r"The parameter '(?P<param>[^']*)' expected value (?P<expected>.*?) but got")
 
 
@@ -31,17 +24,6 @@ def torchvision_builder(family: str, name: str) -> Callable[..., Any]:
     """The installed torchvision's builder function."""
     fn: Callable[..., Any] = getattr(importlib.import_module(FAMILY_MODULES[family]), name)
     return fn
-
-
-def load_state_dict(url: str, *, progress: bool = True) -> Any:
-    """Fetch ``url`` into the torch hub cache through tvcompat's downloader, then load it the
-    way torchvision does (``torch.hub.load_state_dict_from_url``, a cache hit)."""
-    from torch.hub import load_state_dict_from_url
-
-    from tvcompat.downloads import ensure_cached
-
-    ensure_cached(url, progress=progress)
-    return load_state_dict_from_url(url, progress=progress)
 
 
 def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
@@ -100,8 +82,6 @@ def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
 
 def build(res: Resolution) -> Any:
     """Build the model ``res`` describes."""
-    from tvcompat.downloads import ensure_cached
-
     fn = torchvision_builder(res.family, res.name)
     kwargs = dict(res.kwargs)
     manual: Entry | None = None
@@ -114,7 +94,7 @@ def build(res: Resolution) -> Any:
     else:
         manual = _legacy_call(res, kwargs)
     for url in res.urls:  # after every argument check: a refused call downloads nothing
-        ensure_cached(url, progress=res.progress)
+        _cache.ensure_cached(url, progress=res.progress)
     if "progress" in _info(res.model)["params"]:  # the backbone utils take none
         kwargs["progress"] = res.progress
     try:
@@ -128,7 +108,7 @@ def build(res: Resolution) -> Any:
             "or build without weights and load them yourself."
         ) from exc
     if manual is not None:
-        model.load_state_dict(load_state_dict(manual.url, progress=res.progress))
+        model.load_state_dict(_cache.load_state_dict(manual.url, progress=res.progress))
     if res.strip_aux:
         _strip_aux(model)
     return model

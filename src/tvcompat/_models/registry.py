@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from tvcompat import _catalog
-from tvcompat._load import FAMILY_MODULES
-from tvcompat._resolve import Resolution, builder_key
-from tvcompat._resolve import resolve as resolve_key
+from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._models.resolve import Resolution, builder_key
+from tvcompat._models.resolve import resolve as resolve_key
 from tvcompat._weights import enum_class
 from tvcompat.errors import UnknownModelError, UnknownWeightsError
 
@@ -80,7 +80,7 @@ def builder(family: str, name: str) -> Callable[..., Any]:
         raise AttributeError(name)
 
     def build_model(*args: Any, **kwargs: Any) -> Any:
-        from tvcompat._load import build
+        from tvcompat._models.build import build
 
         return build(resolve_key(key, args, kwargs))
 

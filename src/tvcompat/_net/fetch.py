@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from tvcompat import _settings, _ssl
-from tvcompat._hashes import Expectation, expectation
+from tvcompat import _settings
+from tvcompat._catalog import filename_index
+from tvcompat._net import tls as _ssl
+from tvcompat._net.hashes import Expectation, expectation
 from tvcompat.errors import DownloadError
 
 if TYPE_CHECKING:
@@ -364,15 +366,3 @@ def _entry_label(name: str) -> str | None:
     index = filename_index()
     found = index.get(name)
     return f"{found[0]}.{found[1]}" if found else None
-
-
-def filename_index() -> dict[str, tuple[str, str]]:
-    """The core's file name → (enum, member) index; empty where the core lacks it."""
-    try:
-        from tvcompat._catalog import (  # type: ignore[import-not-found,unused-ignore]
-            filename_index as index,
-        )
-    except ImportError:
-        return {}
-    result: dict[str, tuple[str, str]] = index()
-    return result
