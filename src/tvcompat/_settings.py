@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Callable, Generic, Literal, TypeVar
+
+from tvcompat.errors import InvalidSettingError
 
 __all__ = [
     "PretrainedPolicy",
     "Setting",
     "download_timeout",
     "get_pretrained_policy",
+    "get_setting",
+    "get_settings",
     "mirror",
     "offline",
     "set_download_timeout",
     "set_mirror",
     "set_offline",
     "set_pretrained_policy",
-    "settings_report",
 ]
 
 PretrainedPolicy = Literal["legacy", "default"]
@@ -33,11 +36,18 @@ _UNSET: object = object()
 
 @dataclass(frozen=True)
 class Setting(Generic[T]):
-    """A setting's effective value and its source: ``"api"``, ``"env:NAME"`` or ``"default"``."""
+    """A setting's effective value and its source: ``"api"`` (set by a ``set_*`` call),
+    ``"env:NAME"`` (an environment variable) or ``"default"``.
+
+    From :func:`get_settings`, an environment variable whose value is invalid gives
+    ``value=None`` and ``error`` the reason (the setting itself raises
+    :class:`~tvcompat.errors.InvalidSettingError` where it is used).
+    """
 
     name: str
     value: T
     source: str
+    error: str | None = None
 
 
 _overrides: dict[str, object] = {}
@@ -55,7 +65,7 @@ def _policy_setting() -> Setting[PretrainedPolicy]:
     if raw is not None:
         value = raw.strip().lower()
         if value not in ("legacy", "default"):
-            raise ValueError(
+            raise InvalidSettingError(
                 f"TVCOMPAT_PRETRAINED={raw!r} is not valid: set it to 'legacy' (pretrained=True "
                 "loads the weights torchvision's legacy path loads) or 'default' "
                 "(pretrained=True loads the weights enum's DEFAULT)."
@@ -77,7 +87,7 @@ def set_pretrained_policy(policy: PretrainedPolicy | None) -> None:
         _overrides.pop("policy", None)
         return
     if policy not in ("legacy", "default"):
-        raise ValueError(f"policy must be 'legacy' or 'default', not {policy!r}")
+        raise InvalidSettingError(f"policy must be 'legacy' or 'default', not {policy!r}")
     _overrides["policy"] = policy
 
 
@@ -115,7 +125,7 @@ def _offline_setting() -> Setting[bool]:
     if raw is not None:
         value = raw.strip().lower()
         if value not in _TRUE | _FALSE:
-            raise ValueError(f"TVCOMPAT_OFFLINE={raw!r} is not valid: use 1 or 0.")
+            raise InvalidSettingError(f"TVCOMPAT_OFFLINE={raw!r} is not valid: use 1 or 0.")
         return Setting("offline", value in _TRUE, "env:TVCOMPAT_OFFLINE")
     return Setting("offline", False, "default")
 
@@ -146,7 +156,7 @@ def _timeout_setting() -> Setting[float]:
         except ValueError:
             value = -1.0
         if value <= 0:
-            raise ValueError(
+            raise InvalidSettingError(
                 f"TVCOMPAT_DOWNLOAD_TIMEOUT={raw!r} is not valid: give a positive number "
                 "of seconds."
             )
@@ -165,10 +175,34 @@ def set_download_timeout(seconds: float | None) -> None:
         _overrides.pop("timeout", None)
         return
     if seconds <= 0:
-        raise ValueError(f"the download timeout must be positive, not {seconds!r}")
+        raise InvalidSettingError(f"the download timeout must be positive, not {seconds!r}")
     _overrides["timeout"] = float(seconds)
 
 
-def settings_report() -> list[Setting[object]]:
-    """Every setting with its value and source."""
-    return [_policy_setting(), _mirror_setting(), _offline_setting(), _timeout_setting()]  # type: ignore[list-item]
+_READERS: dict[str, tuple[Callable[[], Setting[object]], str]] = {
+    "pretrained_policy": (_policy_setting, "TVCOMPAT_PRETRAINED"),  # type: ignore[dict-item]
+    "mirror": (_mirror_setting, "TVCOMPAT_WEIGHTS_MIRROR"),  # type: ignore[dict-item]
+    "offline": (_offline_setting, "TVCOMPAT_OFFLINE"),  # type: ignore[dict-item]
+    "download_timeout": (_timeout_setting, "TVCOMPAT_DOWNLOAD_TIMEOUT"),  # type: ignore[dict-item]
+}
+
+
+def get_setting(name: str) -> Setting[object]:
+    """One setting (``"pretrained_policy"``, ``"mirror"``, ``"offline"`` or
+    ``"download_timeout"``) with its value and source; never raises for an invalid
+    environment variable (see :class:`Setting`)."""
+    try:
+        reader, env = _READERS[name]
+    except KeyError:
+        raise InvalidSettingError(
+            f"there is no setting {name!r}; the settings are {', '.join(_READERS)}."
+        ) from None
+    try:
+        return reader()
+    except InvalidSettingError as exc:
+        return Setting(name, None, f"env:{env}", str(exc))
+
+
+def get_settings() -> list[Setting[object]]:
+    """Every setting with its value and source (what ``tvcompat doctor`` prints)."""
+    return [get_setting(name) for name in _READERS]

@@ -17,10 +17,11 @@ from typing import Any, Callable
 
 from tvcompat import _catalog
 from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._models.build import build
 from tvcompat._models.resolve import Resolution, builder_key
 from tvcompat._models.resolve import resolve as resolve_key
-from tvcompat._weights import enum_class
-from tvcompat.errors import UnknownModelError, UnknownWeightsError
+from tvcompat._weights import _unknown_member_message, enum_class
+from tvcompat.errors import InvalidValueError, UnknownModelError, UnknownWeightsError
 
 __all__ = [
     "builder",
@@ -30,6 +31,8 @@ __all__ = [
     "get_model_weights",
     "get_weight",
     "list_models",
+    "model_key",
+    "registered_name",
     "resolve",
 ]
 
@@ -40,7 +43,9 @@ _PUBLIC_MODULE = {
 }
 
 
-def _registered_name(key: str) -> str:
+def registered_name(key: str) -> str:
+    """The name builder ``key`` is registered as (``"quantized_resnet50"`` for
+    ``"quantization.resnet50"``), whether or not the installed torchvision has it."""
     info = _catalog.builder(key)
     assert info is not None
     return f"quantized_{info['name']}" if info["family"] == "quantization" else str(info["name"])
@@ -56,7 +61,7 @@ def _registry() -> dict[str, str]:
         if info["family"] == "backbone_utils":
             continue
         if _catalog.builder_available(info):
-            out[_registered_name(key)] = key
+            out[registered_name(key)] = key
     return dict(sorted(out.items()))
 
 
@@ -66,7 +71,7 @@ def family_names(family: str) -> list[str]:
     return [
         key.rpartition(".")[2]
         for key in _catalog.builder_keys()
-        if (_catalog.builder(key) or {}).get("family") == family
+        if _catalog.builder_family(key) == family
     ]
 
 
@@ -80,8 +85,6 @@ def builder(family: str, name: str) -> Callable[..., Any]:
         raise AttributeError(name)
 
     def build_model(*args: Any, **kwargs: Any) -> Any:
-        from tvcompat._models.build import build
-
         return build(resolve_key(key, args, kwargs))
 
     module = _PUBLIC_MODULE.get(family, f"tvcompat.{family}")
@@ -114,14 +117,23 @@ def _key_for(name: str | Callable[..., Any]) -> str:
     if "." in lowered and _catalog.builder(lowered) is not None:
         return lowered
     for key in _catalog.builder_keys():  # known, but not in the installed release
-        if _registered_name(key) == lowered:
+        if registered_name(key) == lowered:
             return key
-    every = {_registered_name(k) for k in _catalog.builder_keys()} - {
-        _registered_name(k) for k in _catalog.builder_keys() if k.startswith("backbone_utils.")
+    every = {registered_name(k) for k in _catalog.builder_keys()} - {
+        registered_name(k) for k in _catalog.builder_keys() if k.startswith("backbone_utils.")
     }
     close = difflib.get_close_matches(lowered, sorted(every), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(f"Unknown model {name!r}.{hint} tvcompat.list_models() lists them.")
+
+
+def model_key(name: str | Callable[..., Any]) -> str:
+    """The catalog key of a model: a registered name (case-insensitive; installed or not), a
+    backbone util name (``"resnet_fpn_backbone"``), a catalog key or a builder. Raises
+    :class:`~tvcompat.errors.UnknownModelError` (with close matches) for anything else."""
+    if isinstance(name, str) and name in ("resnet_fpn_backbone", "mobilenet_backbone"):
+        return builder_key(name, "backbone_utils")
+    return _key_for(name)
 
 
 def get_model_builder(name: str) -> Callable[..., Any]:
@@ -159,8 +171,6 @@ def get_weight(name: str) -> Any:
     try:
         return cls[member]
     except KeyError:
-        from tvcompat._weights import _unknown_member_message
-
         raise UnknownWeightsError(_unknown_member_message(cls.__name__, member)) from None
 
 
@@ -180,9 +190,7 @@ def list_models(
     names = list(_registry())
     if module is not None:
         family = _family_of_module(module)
-        names = [
-            n for n in names if (_catalog.builder(_registry()[n]) or {}).get("family") == family
-        ]
+        names = [n for n in names if _catalog.builder_family(_registry()[n]) == family]
     inc = _patterns(include)
     if inc:
         names = sorted({n for n in names for pat in inc if fnmatch.fnmatch(n, pat)})
@@ -196,7 +204,7 @@ def _family_of_module(module: types.ModuleType) -> str:
         return last
     if module.__name__ in ("tvcompat", "torchvision.models"):
         return "classification"
-    raise ValueError(
+    raise InvalidValueError(
         f"list_models(module={module.__name__}): pass tvcompat or a family module such as "
         "tvcompat.detection (or the torchvision.models equivalent)."
     )
@@ -207,8 +215,4 @@ def resolve(model: str | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Re
     the weights entry, backbone entry, URLs and whether they are cached. ``model`` is a
     registered name (``"resnet50"``, ``"quantized_resnet50"``), a backbone util name, or a
     builder."""
-    if isinstance(model, str) and model in ("resnet_fpn_backbone", "mobilenet_backbone"):
-        key = builder_key(model, "backbone_utils")
-    else:
-        key = _key_for(model)
-    return resolve_key(key, args, kwargs)
+    return resolve_key(model_key(model), args, kwargs)

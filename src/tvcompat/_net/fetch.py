@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from tvcompat import _settings
-from tvcompat._catalog import filename_index
+from tvcompat import _catalog, _settings
 from tvcompat._net import tls as _ssl
 from tvcompat._net.hashes import Expectation, expectation
-from tvcompat.errors import DownloadError
+from tvcompat.errors import DownloadError, InvalidValueError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,6 +43,7 @@ __all__ = [
     "cache_path",
     "checkpoint_dir",
     "fetch",
+    "hub_dir",
     "sources",
 ]
 
@@ -57,18 +57,35 @@ READ_CHUNK = 128 * 1024
 LOCK_DIR = ".tvcompat-locks"
 
 
-def checkpoint_dir() -> Path:
-    """``<torch.hub.get_dir()>/checkpoints``: where torch.hub caches weights files."""
-    import torch.hub
+def hub_dir() -> Path:
+    """``torch.hub.get_dir()``, computed without importing torch.
 
-    return Path(os.path.expanduser(torch.hub.get_dir())) / "checkpoints"
+    If torch.hub is already imported (in-process use, maybe after ``torch.hub.set_dir``), it
+    answers. Otherwise the same rule as torch 1.9 to 2.14: ``$TORCH_HOME/hub``, where
+    ``TORCH_HOME`` defaults to ``$XDG_CACHE_HOME/torch`` and ``XDG_CACHE_HOME`` to ``~/.cache``
+    (``torch.hub.set_dir`` in another process cannot be seen from here, nor by any tool), so
+    ``tvcompat weights`` or ``tvcompat cache list`` need not import torch.
+    """
+    hub = sys.modules.get("torch.hub")
+    if hub is not None:
+        return Path(os.path.expanduser(hub.get_dir()))
+    torch_home = os.path.expanduser(
+        os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    )
+    return Path(torch_home) / "hub"
+
+
+def checkpoint_dir() -> Path:
+    """``<torch.hub.get_dir()>/checkpoints``: where torch.hub caches weights files (found
+    without importing torch, see :func:`hub_dir`)."""
+    return hub_dir() / "checkpoints"
 
 
 def file_name(url: str) -> str:
     """The cache file name torch.hub uses for ``url``: the basename of its path."""
     name = os.path.basename(urlsplit(url).path)
     if not name:
-        raise ValueError(f"{url!r} does not name a file")
+        raise InvalidValueError(f"{url!r} does not name a file")
     return name
 
 
@@ -138,7 +155,7 @@ def _file_lock(dst: Path, on_wait: Callable[[], None]) -> Iterator[None]:
     fd = os.open(lock_dir / (dst.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
-            import msvcrt
+            import msvcrt  # noqa: PLC0415 - Windows only
 
             while True:
                 try:
@@ -148,7 +165,7 @@ def _file_lock(dst: Path, on_wait: Callable[[], None]) -> Iterator[None]:
                     on_wait()
                     time.sleep(0.2)
         else:
-            import fcntl
+            import fcntl  # noqa: PLC0415 - POSIX only
 
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,7 +190,7 @@ def _temp_path(dst: Path) -> Path:
 
 
 def _progress_bar(total: int | None, progress: bool) -> Any:
-    from torch.hub import tqdm  # type: ignore[attr-defined]
+    from torch.hub import tqdm  # type: ignore[attr-defined]  # noqa: PLC0415 - torch is heavy: lazy
 
     return tqdm(total=total, disable=not progress, unit="B", unit_scale=True, unit_divisor=1024)
 
@@ -220,7 +237,7 @@ def _describe_network_error(exc: BaseException, url: str, timeout: float) -> str
             "'Downloading weights behind proxies, mirrors and broken certificates' docs page."
         )
     if isinstance(reason, (socket.timeout, TimeoutError)):
-        source = next(s.source for s in _settings.settings_report() if s.name == "download_timeout")
+        source = _settings.get_setting("download_timeout").source
         return (
             f"no data from {host} for {timeout:g} s while downloading {url} (download timeout "
             f"from {source}; set TVCOMPAT_DOWNLOAD_TIMEOUT or "
@@ -344,7 +361,7 @@ def fetch(url: str, dst: Path, *, progress: bool, announce: Callable[[str], obje
 
 
 def _offline_message(url: str, dst: Path, mirror: str | None) -> str:
-    source = next(s.source for s in _settings.settings_report() if s.name == "offline")
+    source = _settings.get_setting("offline").source
     entry = _entry_label(dst.name)
     what = f"{dst.name} ({entry})" if entry else dst.name
     mirror_note = (
@@ -363,6 +380,6 @@ def _offline_message(url: str, dst: Path, mirror: str | None) -> str:
 
 def _entry_label(name: str) -> str | None:
     """``"ResNet18_Weights.IMAGENET1K_V1"`` for a known weights file name, else None."""
-    index = filename_index()
+    index = _catalog.filename_index()
     found = index.get(name)
     return f"{found[0]}.{found[1]}" if found else None

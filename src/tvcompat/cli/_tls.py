@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
+from tvcompat import _settings
+from tvcompat._net.tls import make_cafile_policy
+
 __all__ = ["Attempt", "OnlineReport", "check", "default_url"]
 
 OFFICIAL_URL = "https://download.pytorch.org"
@@ -27,8 +30,6 @@ OFFICIAL_URL = "https://download.pytorch.org"
 
 def default_url() -> str:
     """Where downloads go: the mirror when it is a URL, else the official weights host."""
-    from tvcompat import _settings
-
     mirror = _settings.mirror()
     if mirror is not None and urlsplit(mirror).scheme.lower() == "https":
         return mirror
@@ -207,8 +208,6 @@ def check(
     proxy = _proxy_for(host)
     report = OnlineReport(url, host, port, proxy)
     if cafile is not None:
-        from tvcompat._net.tls import make_cafile_policy
-
         label = f"the CA file {cafile}"
         context = make_cafile_policy(cafile, None).make()
     else:
@@ -222,7 +221,7 @@ def check(
     if first.kind != "verify":
         _explain_network(report, first, via)
         return report
-    import certifi
+    import certifi  # noqa: PLC0415 - needed only when verification failed
 
     with_certifi = _handshake(
         "certifi's CA bundle",
