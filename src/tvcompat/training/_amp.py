@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 import torch
 
 from tvcompat._versions import capabilities
+from tvcompat.errors import InvalidValueError
 
 if TYPE_CHECKING:
     from typing_extensions import TypeAlias
@@ -48,13 +49,13 @@ def resolve_dtype(precision: Precision) -> torch.dtype | None:
             return precision
         if precision == torch.float32:
             return None
-        raise ValueError(
+        raise InvalidValueError(
             f"precision={precision!r} is not supported: use 'bf16', 'fp16' or None (full "
             "precision)."
         )
     if isinstance(precision, str) and precision.lower() in _NAMES:
         return _NAMES[precision.lower()]
-    raise ValueError(
+    raise InvalidValueError(
         f"precision={precision!r} is not supported: use 'bf16', 'fp16' or None (full precision)."
     )
 
@@ -75,13 +76,13 @@ def autocast_factory(
         return None
     caps = capabilities()
     if device_type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise InvalidValueError(
             f"precision={_name(dtype)!r} on 'cuda' was asked for, but CUDA is not available: "
             "move the model to a CUDA device, or train on the CPU with precision='bf16'."
         )
     if device_type == "cpu" and dtype == torch.float16 and not caps.cpu_autocast_fp16:
         alternative = "precision='bf16'" if caps.torch_autocast else "precision=None"
-        raise ValueError(
+        raise InvalidValueError(
             f"precision='fp16' on the CPU needs torch >= 2.2; the installed torch is "
             f"{caps.torch}. Use {alternative} on the CPU (or upgrade torch)."
         )
@@ -89,7 +90,7 @@ def autocast_factory(
         # torch 1.9: only torch.cuda.amp.autocast, float16 only, no CPU autocast.
         if device_type == "cuda" and dtype == torch.float16:
             return functools.partial(torch.cuda.amp.autocast, enabled=True)
-        raise ValueError(
+        raise InvalidValueError(
             f"precision={_name(dtype)!r} on {device_type!r} needs torch >= 1.10 "
             f"(torch.autocast); the installed torch is {caps.torch}. Upgrade torch, or use "
             "precision='fp16' on CUDA, or precision=None."

@@ -1,47 +1,30 @@
-"""One training step done right: forward, loss, backward, optimizer step, with no overhead.
-
-[`train_step`][tvcompat.training.train_step] runs one step in one call;
-[`TrainStep`][tvcompat.training.TrainStep] is the reusable form for a
-loop (it keeps the gradient-accumulation window and the fp16 ``GradScaler`` between batches).
-The order of operations is the one PyTorch's AMP recipe and the big trainers converge on::
-
-    model.train()
-    optimizer.zero_grad(set_to_none=True)         # first micro-step of a window only
-    with autocast(device_type, dtype):            # only when precision= asks for it
-        loss = loss_fn(model(inputs), targets)
-    scaler.scale(loss / accumulation_steps).backward()   # plain backward() without a scaler
-    scaler.unscale_(optimizer); clip_grad_norm_(...)     # last micro-step, when clipping
-    scaler.step(optimizer); scaler.update()              # optimizer.step() without a scaler
-    lr_scheduler.step()
-
-Forward *and* backward of the non-final micro-steps of a window run under ``model.no_sync()``
-(DDP, FSDP) or with ``set_requires_gradient_sync(False)`` (FSDP2), so gradients are all-reduced
-once per window. Nothing here forces a host-device synchronisation unless asked
-(``raise_on_nonfinite=True``): the returned loss is a detached tensor, call ``.item()`` when you
-log. (torch's ``GradScaler.step()`` itself reads its inf/NaN flag on the host under fp16, unless
-the optimizer applies the scale itself, e.g. ``Adam(fused=True)``.)
-"""
+"""`TrainStep`, the reusable training step, and `StepResult`, what each call returns."""
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-import weakref
-from collections.abc import Iterator, Mapping
 from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
 
-from tvcompat._amp import Precision, autocast_factory, new_grad_scaler, resolve_dtype
 from tvcompat._versions import capabilities
+from tvcompat.errors import InvalidArgumentError, InvalidValueError, TrainingStateError
+from tvcompat.training._amp import Precision, autocast_factory, new_grad_scaler, resolve_dtype
+from tvcompat.training._parts import (
+    _check_finite,
+    _check_optimizer_holds_model,
+    _clip_grad_norm_sync_free,
+    _detach,
+    _is_ddp,
+    _is_fsdp1,
+    _reduce_loss,
+    _sync_off_factory,
+    _to_device,
+    _unwrap,
+)
 
-__all__ = ["StepResult", "TrainStep", "train_step"]
-
-
-def __dir__() -> list[str]:
-    return __all__
-
+__all__ = ["LossFn", "StepResult", "TrainStep"]
 
 LossFn = Callable[[Any, Any], Any]
 
@@ -70,155 +53,6 @@ class StepResult(NamedTuple):
     #: model returned, e.g. a detection model's loss dict.
     output: Any = None
 
-
-def _to_device(data: Any, device: torch.device, non_blocking: bool) -> Any:
-    if isinstance(data, Tensor):
-        return data.to(device, non_blocking=non_blocking)
-    if isinstance(data, Mapping):
-        moved = {k: _to_device(v, device, non_blocking) for k, v in data.items()}
-        if type(data) is dict:
-            return moved
-        try:
-            return type(data)(moved)  # type: ignore[call-arg]
-        except TypeError:  # a Mapping type that cannot be built from a dict
-            return moved
-    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
-        return type(data)(*(_to_device(v, device, non_blocking) for v in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(_to_device(v, device, non_blocking) for v in data)
-    return data
-
-
-def _detach(data: Any) -> Any:
-    if isinstance(data, Tensor):
-        return data.detach()
-    if isinstance(data, Mapping):
-        return {k: _detach(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)) and not hasattr(data, "_fields"):
-        return type(data)(_detach(v) for v in data)
-    return data
-
-
-def _reduce_loss(loss: Any, where: str) -> Tensor:
-    """``loss`` as a scalar tensor that requires grad, or a clear error."""
-    if not isinstance(loss, Tensor):
-        # An output object carrying its loss (a Hugging Face ModelOutput, itself a Mapping of
-        # loss *and* logits) before a loss dict (torchvision detection models), which is summed.
-        inner = getattr(loss, "loss", None)
-        if isinstance(inner, Tensor):
-            return _reduce_loss(inner, where)
-        if isinstance(loss, Mapping):
-            if not loss:
-                raise ValueError(f"{where} returned an empty loss dict: nothing to minimise.")
-            values = list(loss.values())
-            total = _reduce_loss(values[0], where)
-            for value in values[1:]:
-                total = total + _reduce_loss(value, where)
-            return total
-        raise TypeError(
-            f"{where} returned {type(loss).__name__}, not a tensor: the loss must be a scalar "
-            "torch.Tensor (or a dict of them, which is summed)."
-        )
-    if loss.dim() != 0:
-        if loss.numel() != 1:
-            raise ValueError(
-                f"{where} returned a loss of shape {tuple(loss.shape)}, not a scalar: reduce it, "
-                "e.g. nn.CrossEntropyLoss(reduction='mean') instead of reduction='none', or "
-                "return loss.mean() / loss.sum()."
-            )
-        loss = loss.reshape(())
-    if not loss.requires_grad:
-        raise ValueError(
-            f"{where} returned a loss that does not require grad: nothing to backpropagate. "
-            "Check that the model has trainable parameters (requires_grad=True), that the loss "
-            "is computed from the model's output, and that no torch.no_grad() is active."
-        )
-    result: Tensor = loss
-    return result
-
-
-def _check_finite(loss: Tensor) -> None:
-    # This reads the loss on the host: a synchronisation, which is why it is opt-in.
-    if not bool(torch.isfinite(loss)):
-        value = float(loss.detach())
-        raise ValueError(
-            f"the loss is not finite ({value}): lower the learning rate, clip gradients "
-            "(max_grad_norm=), check the inputs for NaN/inf, or use precision='bf16' instead of "
-            "'fp16'. The optimizer was not stepped and no gradient was accumulated for this "
-            "micro-batch."
-        )
-
-
-def _clip_grad_norm_sync_free(params: list[Tensor], max_norm: float, norm_type: float) -> Tensor:
-    """``clip_grad_norm_`` as torch >= 1.10 does it: no host sync, no non-finite warning.
-
-    torch 1.9's version reads the norm on the host twice (``isnan()``/``isinf()``, then
-    ``if clip_coef < 1``) and warns on a non-finite norm; the arithmetic here is identical.
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.tensor(0.0)
-    device = grads[0].device
-    with torch.no_grad():
-        if norm_type == float("inf"):
-            norms = [g.detach().abs().max().to(device) for g in grads]
-            total = norms[0] if len(norms) == 1 else torch.max(torch.stack(norms))
-        else:
-            total = torch.norm(
-                torch.stack([torch.norm(g.detach(), norm_type).to(device) for g in grads]),
-                norm_type,
-            )
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        for g in grads:
-            g.detach().mul_(coef.to(g.device))
-    return total
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module under ``torch.compile``'s wrapper (``OptimizedModule._orig_mod``)."""
-    inner = getattr(model, "_orig_mod", None)
-    return inner if isinstance(inner, nn.Module) else model
-
-
-def _is_ddp(model: nn.Module) -> bool:
-    return isinstance(_unwrap(model), nn.parallel.DistributedDataParallel)
-
-
-def _is_fsdp1(model: nn.Module) -> bool:
-    if not torch.distributed.is_available():
-        return False
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel
-    except ImportError:  # torch < 1.11
-        return False
-    return isinstance(_unwrap(model), FullyShardedDataParallel)
-
-
-@contextlib.contextmanager
-def _gradient_sync_off(model: Any) -> Iterator[None]:
-    """FSDP2's spelling of ``no_sync()``."""
-    model.set_requires_gradient_sync(False)
-    try:
-        yield
-    finally:
-        model.set_requires_gradient_sync(True)
-
-
-def _sync_off_factory(
-    model: nn.Module,
-) -> Callable[[], contextlib.AbstractContextManager[Any]] | None:
-    no_sync: Any = getattr(model, "no_sync", None)
-    if callable(no_sync):
-        return no_sync  # type: ignore[no-any-return]
-    if callable(getattr(model, "set_requires_gradient_sync", None)):
-        return lambda: _gradient_sync_off(model)
-    return None
-
-
-#: train_step()'s fp16 GradScalers, one per optimizer, so the scale survives between calls.
-_SCALERS: weakref.WeakKeyDictionary[torch.optim.Optimizer, torch.amp.GradScaler] = (
-    weakref.WeakKeyDictionary()
-)
 
 _SCHEDULER_ORDER_WARNING = r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`"
 
@@ -279,7 +113,7 @@ class TrainStep:
         train_mode: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"model must be a torch.nn.Module, not {type(model).__name__}: the step calls "
                 "model.train() and reads model.parameters()."
             )
@@ -288,34 +122,36 @@ class TrainStep:
             and callable(getattr(optimizer, "zero_grad", None))
             and isinstance(getattr(optimizer, "param_groups", None), list)
         ):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"optimizer must be a torch.optim.Optimizer, not {type(optimizer).__name__}: "
                 "build one from the model, e.g. torch.optim.SGD(model.parameters(), lr=1e-2)."
             )
         if loss_fn is not None and not callable(loss_fn):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"loss_fn must be callable as loss_fn(prediction, target), or None when the "
                 f"model returns its own loss; got {type(loss_fn).__name__}."
             )
         if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
-            raise TypeError(f"accumulation_steps must be an int >= 1, not {accumulation_steps!r}.")
+            raise InvalidArgumentError(
+                f"accumulation_steps must be an int >= 1, not {accumulation_steps!r}."
+            )
         if accumulation_steps < 1:
-            raise ValueError(
+            raise InvalidValueError(
                 f"accumulation_steps must be >= 1 (1 = step every batch), not {accumulation_steps}."
             )
         if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"max_grad_norm must be a positive number (or None for no clipping), not "
                 f"{max_grad_norm!r}."
             )
         if lr_scheduler is not None:
             if not callable(getattr(lr_scheduler, "step", None)):
-                raise TypeError(
+                raise InvalidArgumentError(
                     f"lr_scheduler must have a step() method, not {type(lr_scheduler).__name__}."
                 )
             sched_opt = getattr(lr_scheduler, "optimizer", optimizer)
             if sched_opt is not optimizer:
-                raise ValueError(
+                raise InvalidValueError(
                     "lr_scheduler was built for a different optimizer than the one given: "
                     "build it from this optimizer, e.g. StepLR(optimizer, step_size=...)."
                 )
@@ -345,7 +181,7 @@ class TrainStep:
         self._autocast = autocast_factory(device_type, dtype)
         if scaler is not None:
             if dtype != torch.float16:
-                raise ValueError(
+                raise InvalidValueError(
                     "scaler= is only used with precision='fp16' (bf16 and full precision need "
                     "no gradient scaling): drop scaler= or set precision='fp16'."
                 )
@@ -506,7 +342,7 @@ class TrainStep:
         factor = 1.0
         if self._sync_off is not None:
             if not self._ddp:
-                raise RuntimeError(
+                raise TrainingStateError(
                     f"flush() can all-reduce gradients accumulated under no_sync() only for "
                     f"DistributedDataParallel, not {type(_unwrap(self.model)).__name__} (FSDP "
                     "cannot synchronise after the fact): pass flush=True to the last step() "
@@ -522,7 +358,7 @@ class TrainStep:
 
     def _allreduce_grads(self) -> int:
         """Sum the DDP model's gradients over its process group; return the world size."""
-        import torch.distributed as dist
+        import torch.distributed as dist  # noqa: PLC0415 - only flush() under DDP needs it
 
         ddp = _unwrap(self.model)
         group = getattr(ddp, "process_group", None)
@@ -542,66 +378,3 @@ class TrainStep:
             f"accumulation_steps={self.accumulation_steps}, pending={self.pending}, "
             f"scaler={'yes' if self.scaler is not None else 'no'})"
         )
-
-
-def _check_optimizer_holds_model(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    model_params = {id(p) for p in model.parameters()}
-    if not model_params:
-        raise ValueError("the model has no parameters: there is nothing to train.")
-    opt_params = [p for group in optimizer.param_groups for p in group["params"]]
-    if not any(id(p) in model_params for p in opt_params):
-        raise ValueError(
-            "the optimizer holds none of the model's parameters: build it from this model "
-            "instance, e.g. torch.optim.SGD(model.parameters(), lr=1e-2) (an optimizer built "
-            "from a copy, or from the model before it was replaced, trains nothing)."
-        )
-
-
-def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: LossFn | None,
-    inputs: Any,
-    targets: Any = None,
-    *,
-    device: torch.device | str | None = None,
-    non_blocking: bool = False,
-    precision: Precision = None,
-    scaler: torch.amp.GradScaler | None = None,
-    max_grad_norm: float | None = None,
-    grad_norm_type: float = 2.0,
-    lr_scheduler: Any = None,
-    raise_on_nonfinite: bool = False,
-    train_mode: bool = True,
-) -> StepResult:
-    """One full training step: ``model.train()``, zero_grad, forward, loss, backward, step.
-
-    The options are `TrainStep`'s (without accumulation, which needs state between
-    batches: use `TrainStep` for that). With ``precision="fp16"`` on CUDA, the
-    ``GradScaler`` is kept per optimizer between calls unless you pass ``scaler=``.
-
-    Example (the classic first example, one step)::
-
-        model = torchvision.models.resnet18(weights=None)
-        data, labels = torch.rand(1, 3, 64, 64), torch.rand(1, 1000)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
-        result = train_step(model, optimizer, lambda p, y: (p - y).sum(), data, labels)
-        print(result.loss.item())   # the one host sync, when you want the number
-    """
-    step = TrainStep(
-        model,
-        optimizer,
-        loss_fn,
-        device=device,
-        non_blocking=non_blocking,
-        precision=precision,
-        scaler=scaler,
-        max_grad_norm=max_grad_norm,
-        grad_norm_type=grad_norm_type,
-        lr_scheduler=lr_scheduler,
-        raise_on_nonfinite=raise_on_nonfinite,
-        train_mode=train_mode,
-    )
-    if step.scaler is not None and scaler is None:
-        step.scaler = _SCALERS.setdefault(optimizer, step.scaler)
-    return step(inputs, targets)
