@@ -3,6 +3,7 @@
 Usage::
 
     python scripts/generate_catalog.py PYTHON [PYTHON ...]
+    python scripts/generate_catalog.py --reformat   # layout/schema change only
 
 Each PYTHON is the interpreter of a virtual environment holding one real torch/torchvision
 pair (the nox matrix venvs, plus 0.11.x for the 0.11 additions). The script runs
@@ -35,7 +36,8 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parent.parent
 DUMPER = ROOT / "scripts" / "dump_torchvision.py"
 OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
-SCHEMA = 1
+sys.path.insert(0, str(ROOT / "src"))
+from tvcompat._catalog import SCHEMA, checked  # noqa: E402 - the reader's schema, from src/
 
 
 def minor(v: str) -> str:
@@ -233,16 +235,65 @@ def main(pythons: list[str]) -> None:
         "categories": newest["categories"],
         "model_urls": dict(sorted(model_urls.items())),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    # insertion order is meaningful (enum member order) and deterministic: no sort_keys
-    OUT.write_text(json.dumps(catalog, separators=(",", ":")) + "\n")
+    write(catalog)
     print(
         f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
         f"from torchvision {', '.join(versions)}"
     )
 
 
+def _line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+
+
+def format_catalog(catalog: dict[str, Any]) -> str:
+    """The catalog as JSON with one record per line (a builder, an enum's header, an enum
+    member, a category list, a legacy mapping), so that a regeneration reads as a diff of
+    the records that changed. Insertion order is meaningful (enum member order) and
+    deterministic: keys are not sorted."""
+
+    def records(items: dict[str, Any], render: Any = _line) -> str:
+        rows = [f"  {_line(key)}: {render(value)}" for key, value in items.items()]
+        return "{\n" + ",\n".join(rows) + "\n}"
+
+    def enum(info: dict[str, Any]) -> str:
+        head = _line({k: v for k, v in info.items() if k != "members"})[:-1]
+        members = [f"    {_line(m)}: {_line(rec)}" for m, rec in info["members"].items()]
+        return head + ', "members": {\n' + ",\n".join(members) + "\n  }}"
+
+    parts = []
+    for key, value in catalog.items():
+        if key == "enums":
+            text = records(value, enum)
+        elif isinstance(value, dict):
+            text = records(value)
+        else:
+            text = _line(value)
+        parts.append(f"{_line(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def write(catalog: dict[str, Any]) -> None:
+    text = format_catalog(catalog)
+    if json.loads(text) != catalog:  # the layout must not change the data
+        raise SystemExit("format_catalog changed the catalog's data")
+    checked(json.loads(text))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text, encoding="utf-8")
+
+
+def reformat() -> None:
+    """Rewrite the committed catalog in the current layout and schema without re-reading
+    the releases (for a change of layout only: the data stays as generated)."""
+    catalog = json.loads(OUT.read_text("utf-8"))
+    catalog["schema"] = SCHEMA
+    write(catalog)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--reformat"]:
+        reformat()
+    else:
+        main(sys.argv[1:])

@@ -72,8 +72,8 @@ class WeightsEnum(Enum):
 
 
 def _unknown_member_message(enum_name: str, name: str) -> str:
-    info = _catalog.enum(enum_name) or {"members": {}}
-    members = [*info["members"], "DEFAULT"]
+    info = _catalog.enum(enum_name)
+    members = [*(info["members"] if info is not None else ()), "DEFAULT"]
     upper = {m.upper(): m for m in members}
     close = difflib.get_close_matches(name.upper(), list(upper), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(upper[c]) for c in close)}?" if close else ""
@@ -83,26 +83,26 @@ def _unknown_member_message(enum_name: str, name: str) -> str:
     )
 
 
-def _preset(spec: dict[str, Any]) -> Callable[..., Any]:
-    from tvcompat import _presets
+def _preset(spec: _catalog.PresetSpec) -> Callable[..., Any]:
+    from tvcompat import _presets  # noqa: PLC0415 - imports torch and torchvision: lazy
 
     cls = getattr(_presets, spec["name"])
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["kwargs"].items()}
     return functools.partial(cls, **kwargs)
 
 
-def _meta(record: dict[str, Any]) -> dict[str, Any]:
+def _meta(record: _catalog.MemberRecord) -> dict[str, Any]:
     meta = dict(record["meta"])
     ref = meta.pop("categories_ref", None)
     meta.pop("num_categories", None)
     if ref is not None:
-        meta["categories"] = list(_catalog.catalog()["categories"][ref])
+        meta["categories"] = list(_catalog.categories(ref))
     if "min_size" in meta:
         meta["min_size"] = tuple(meta["min_size"])
     return meta
 
 
-def _url(record: dict[str, Any]) -> str:
+def _url(record: _catalog.MemberRecord) -> str:
     """The member's URL as the installed torchvision names the file (before the enum
     existed: its first name, which is what the legacy ``model_urls`` used)."""
     url = _catalog.pick(record["urls"])
@@ -163,11 +163,10 @@ class Entry:
         return f"{self.enum}.{self.member}"
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> _catalog.MemberRecord:
         info = _catalog.enum(self.enum)
         assert info is not None
-        rec: dict[str, Any] = info["members"][self.member]
-        return rec
+        return info["members"][self.member]
 
     @property
     def obj(self) -> Enum:

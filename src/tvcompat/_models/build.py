@@ -8,6 +8,7 @@ import importlib
 import re
 from typing import Any, Callable
 
+from tvcompat import _catalog
 from tvcompat._catalog import FAMILY_MODULES
 from tvcompat._models.resolve import Resolution, _info, legacy_entry_installed
 from tvcompat._net import cache as _cache
@@ -29,17 +30,17 @@ def torchvision_builder(family: str, name: str) -> Callable[..., Any]:
 def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
     """Fill ``kwargs`` for torchvision <= 0.12; return an entry to load by hand, if any."""
     family = res.family
-    form = "pretrained=True"
+    form = _catalog.FORM_PRETRAINED
     if family == "quantization" and kwargs.get("quantize"):
-        form = "pretrained=True,quantize=True"
+        form = _catalog.FORM_PRETRAINED_QUANTIZED
     manual: Entry | None = None
     if family == "backbone_utils":
-        form = f"backbone_name={kwargs.get('backbone_name')}"
+        form = _catalog.backbone_name_form(kwargs.get("backbone_name"))
     if res.weights is None:
         kwargs["pretrained"] = False
     elif res.weights == legacy_entry_installed(res.model, form):
         kwargs["pretrained"] = True
-    elif res.weights == legacy_entry_installed(res.model, "pretrained=legacy"):
+    elif res.weights == legacy_entry_installed(res.model, _catalog.FORM_PRETRAINED_LEGACY):
         kwargs["pretrained"] = "legacy"
     elif family == "backbone_utils":
         raise TorchvisionTooOldError(
@@ -68,13 +69,13 @@ def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
         backbone = res.weights_backbone
         if backbone is None:
             kwargs["pretrained_backbone"] = False
-        elif backbone == legacy_entry_installed(res.model, "pretrained_backbone=True"):
+        elif backbone == legacy_entry_installed(res.model, _catalog.FORM_PRETRAINED_BACKBONE):
             kwargs["pretrained_backbone"] = True
         else:
             raise TorchvisionTooOldError(
                 f"{res.name}(weights_backbone={backbone}) needs torchvision >= 0.13: older "
                 "releases only load the legacy backbone "
-                f"({legacy_entry_installed(res.model, 'pretrained_backbone=True')}). "
+                f"({legacy_entry_installed(res.model, _catalog.FORM_PRETRAINED_BACKBONE)}). "
                 "Upgrade torchvision."
             )
     return manual
@@ -94,7 +95,7 @@ def build(res: Resolution) -> Any:
     else:
         manual = _legacy_call(res, kwargs)
     for url in res.urls:  # after every argument check: a refused call downloads nothing
-        _cache.ensure_cached(url, progress=res.progress)
+        _cache.ensure_checked(url, progress=res.progress)
     if "progress" in _info(res.model)["params"]:  # the backbone utils take none
         kwargs["progress"] = res.progress
     try:

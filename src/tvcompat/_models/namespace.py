@@ -19,7 +19,7 @@ __all__ = ["family_dir", "family_getattr", "family_names"]
 @functools.cache
 def family_names(family: str) -> tuple[str, ...]:
     """Builder and weights enum names a family module offers."""
-    enums = [n for n in _catalog.enum_names() if (_catalog.enum(n) or {})["family"] == family]
+    enums = [n for n in _catalog.enum_names() if _catalog.enum_family(n) == family]
     return tuple(sorted({*_registry.family_names(family), *enums}))
 
 
@@ -29,7 +29,7 @@ def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        if _catalog.enum(name) is not None and (_catalog.enum(name) or {})["family"] == family:
+        if _catalog.enum_family(name) == family:
             return _weights.enum_class(name)
         if name in _registry.family_names(family):
             return _registry.builder(family, name)
@@ -38,10 +38,11 @@ def family_getattr(module_name: str, family: str) -> Callable[[str], Any]:
     return __getattr__
 
 
-def family_dir(module_globals: dict[str, Any], family: str) -> Callable[[], list[str]]:
-    """A module ``__dir__`` listing the lazy names too."""
+def family_dir(family: str, submodules: tuple[str, ...] = ()) -> Callable[[], list[str]]:
+    """A module ``__dir__`` listing only the public names: ``family``'s builders and weights
+    enums, and the public ``submodules``."""
 
     def __dir__() -> list[str]:
-        return sorted({*module_globals, *family_names(family)})
+        return sorted({*family_names(family), *submodules})
 
     return __dir__

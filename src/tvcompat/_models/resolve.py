@@ -21,18 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tvcompat import _catalog
+from tvcompat._net import fetch as _fetch
 from tvcompat._settings import get_pretrained_policy
 from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry, lookup
 from tvcompat.errors import (
     BuilderNotAvailableError,
     ConflictingArgumentsError,
+    InvalidArgumentError,
     NoPretrainedWeightsError,
     UnknownModelError,
     WeightsMismatchError,
 )
 
-__all__ = ["Resolution", "builder_key", "resolve"]
+__all__ = ["Resolution", "builder_key", "legacy_entry", "resolve"]
 
 _MISSING: Any = object()
 #: ``(legacy parameter, new parameter)`` pairs
@@ -74,13 +76,7 @@ class Resolution:
     @property
     def cached(self) -> tuple[bool, ...]:
         """Whether each of :attr:`urls` is already in the torch hub cache."""
-        import posixpath
-        from pathlib import Path
-
-        import torch.hub
-
-        root = Path(torch.hub.get_dir()) / "checkpoints"
-        return tuple((root / posixpath.basename(u)).is_file() for u in self.urls)
+        return tuple(_fetch.cache_path(u).is_file() for u in self.urls)
 
     def __str__(self) -> str:
         parts = [f"{self.name}: weights={self.weights or 'None'}"]
@@ -95,7 +91,7 @@ class Resolution:
 
 
 @functools.cache
-def _info(key: str) -> dict[str, Any]:
+def _info(key: str) -> _catalog.BuilderRecord:
     info = _catalog.builder(key)
     if info is None:
         raise UnknownModelError(_unknown_model_message(key))
@@ -134,6 +130,13 @@ def _legacy_entry(key: str, form: str) -> Entry | None:
     return Entry.parse(value) if value else None
 
 
+def legacy_entry(key: str, form: str) -> Entry | None:
+    """The entry the legacy call ``form`` (``"pretrained=True"``, ...) of builder ``key`` loads
+    with tvcompat on the installed torchvision, or ``None`` if it loads none; see
+    :func:`_legacy_entry`."""
+    return _legacy_entry(key, form)
+
+
 def legacy_entry_installed(key: str, form: str) -> Entry | None:
     """What the installed torchvision itself loads for ``form`` (``None``: not that)."""
     ranges = _info(key)["legacy"].get(form)
@@ -159,28 +162,28 @@ def _truthy_legacy(value: Any, param: str, name: str) -> bool | str:
         return bool(value)
     if value == "legacy":
         return "legacy"
-    raise TypeError(
+    raise InvalidArgumentError(
         f"{name}({param}={value!r}): {param} takes True or False "
         f"(or use weights=<enum member | name | 'DEFAULT' | None>)."
     )
 
 
-def _form(info: dict[str, Any], kw: dict[str, Any], legacy: bool | str) -> str:
+def _form(info: _catalog.BuilderRecord, kw: dict[str, Any], legacy: bool | str) -> str:
     if info["family"] == "backbone_utils":
-        return f"backbone_name={kw.get('backbone_name')}"
-    if legacy == "legacy" and "pretrained=legacy" in info["legacy"]:
-        return "pretrained=legacy"
+        return _catalog.backbone_name_form(kw.get("backbone_name"))
+    if legacy == "legacy" and _catalog.FORM_PRETRAINED_LEGACY in info["legacy"]:
+        return _catalog.FORM_PRETRAINED_LEGACY
     if info["family"] == "quantization" and kw.get("quantize"):
-        return "pretrained=True,quantize=True"
-    return "pretrained=True"
+        return _catalog.FORM_PRETRAINED_QUANTIZED
+    return _catalog.FORM_PRETRAINED
 
 
 def _pretrained_entry(key: str, form: str, param: str) -> Entry:
     entry = _legacy_entry(key, form)
     name = _info(key)["name"]
     if entry is None:
-        backbone = form.partition("backbone_name=")[2] or None
-        enums = _enums(key, "weights", "quantize=True" in form, backbone)
+        backbone = form.partition(_catalog.FORM_BACKBONE_NAME)[2] or None
+        enums = _enums(key, "weights", form == _catalog.FORM_PRETRAINED_QUANTIZED, backbone)
         hint = ""
         if enums:
             info = _catalog.enum(enums[0])
@@ -192,7 +195,7 @@ def _pretrained_entry(key: str, form: str, param: str) -> Entry:
         raise NoPretrainedWeightsError(
             f"{name} has no legacy pretrained weights: {param}=True never loaded any.{hint}"
         )
-    if get_pretrained_policy() == "default" and form != "pretrained=legacy":
+    if get_pretrained_policy() == "default" and form != _catalog.FORM_PRETRAINED_LEGACY:
         info = _catalog.enum(entry.enum)
         if info is not None and info["default"] is not None:
             return Entry(entry.enum, info["default"])
@@ -223,13 +226,13 @@ def resolve(
     kw = dict(kwargs or {})
     positional = info["positional"]
     if len(args) > len(positional):
-        raise TypeError(
+        raise InvalidArgumentError(
             f"{name}() takes at most {len(positional)} positional arguments "
             f"({', '.join(positional)}) but {len(args)} were given"
         )
     for pname, value in zip(positional, args):
         if pname in kw:
-            raise TypeError(f"{name}() got multiple values for argument {pname!r}")
+            raise InvalidArgumentError(f"{name}() got multiple values for argument {pname!r}")
         kw[pname] = value
     if info["family"] == "backbone_utils":
         _check_backbone_name(name, kw.get("backbone_name"))
@@ -253,14 +256,18 @@ def resolve(
         if param not in info["weights_params"]:
             if legacy_given or new_value is not _MISSING:
                 bad = legacy_param if legacy_given else param
-                raise TypeError(f"{name}() got an unexpected keyword argument {bad!r}")
+                raise InvalidArgumentError(f"{name}() got an unexpected keyword argument {bad!r}")
             continue
         explicit[param] = legacy_given or new_value is not _MISSING
         wanted: Entry | None = None
         if legacy_given:
             flag = _truthy_legacy(legacy_value, legacy_param, name)
             if flag:
-                form = _form(info, kw, flag) if param == "weights" else "pretrained_backbone=True"
+                form = (
+                    _form(info, kw, flag)
+                    if param == "weights"
+                    else _catalog.FORM_PRETRAINED_BACKBONE
+                )
                 wanted = _pretrained_entry(key, form, legacy_param)
                 reason.append(f"{legacy_param}={legacy_value!r} -> {wanted}")
         if new_value is not _MISSING:
@@ -282,9 +289,9 @@ def resolve(
             backbone = None  # the full weights include the backbone (torchvision's rule)
         elif not explicit.get("weights_backbone"):
             form = (
-                "weights_backbone=default"
+                _catalog.FORM_BACKBONE_DEFAULT
                 if capabilities().weights_api
-                else ("pretrained_backbone=default")
+                else _catalog.FORM_BACKBONE_DEFAULT_LEGACY
             )
             backbone = legacy_entry_installed(key, form)
     strip_aux = False
@@ -307,7 +314,9 @@ def _check_backbone_name(name: str, backbone: Any) -> None:
         )
 
 
-def _check_quantized(key: str, info: dict[str, Any], entry: Entry | None, quantize: bool) -> None:
+def _check_quantized(
+    key: str, info: _catalog.BuilderRecord, entry: Entry | None, quantize: bool
+) -> None:
     if info["family"] != "quantization" or entry is None:
         return
     is_quantized = "Quantized" in entry.enum
@@ -324,7 +333,7 @@ def _check_quantized(key: str, info: dict[str, Any], entry: Entry | None, quanti
 
 
 def _check_weights_kwargs(
-    name: str, info: dict[str, Any], kw: dict[str, Any], weights: Entry
+    name: str, info: _catalog.BuilderRecord, kw: dict[str, Any], weights: Entry
 ) -> bool:
     """Arguments that contradict the weights: fix what <= 0.12 accepted, refuse the rest."""
     categories = weights.num_categories
