@@ -6,4 +6,4 @@ from __future__ import annotations
 from tvcompat._models.namespace import family_dir, family_getattr
 
 __getattr__ = family_getattr(__name__, "quantization")
-__dir__ = family_dir(globals(), "quantization")
+__dir__ = family_dir("quantization")

@@ -7,6 +7,7 @@ from typing import Any
 
 from tvcompat._models.registry import resolve
 from tvcompat._net.cache import ensure_cached
+from tvcompat.errors import InvalidArgumentError
 
 __all__ = ["prefetch"]
 
@@ -30,10 +31,12 @@ def prefetch(model: Any, *args: Any, progress: bool = True, **kwargs: Any) -> tu
     url = getattr(model, "url", None)
     if isinstance(url, str) and not isinstance(model, str):
         if args or kwargs:
-            raise TypeError("prefetch(<weights entry>) takes no builder arguments")
+            raise InvalidArgumentError("prefetch(<weights entry>) takes no builder arguments")
         return (ensure_cached(url, progress=progress),)
     if not isinstance(model, str):
-        raise TypeError(f"prefetch() needs a model name or a weights entry, not {model!r}")
+        raise InvalidArgumentError(
+            f"prefetch() needs a model name or a weights entry, not {model!r}"
+        )
     if not args and not any(k in kwargs for k in _WEIGHT_KWARGS):
         kwargs["pretrained"] = True
     resolution = resolve(model, *args, **kwargs)

@@ -34,7 +34,13 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
-from tvcompat.errors import TvcompatWarning
+from tvcompat.errors import (
+    InvalidArgumentError,
+    InvalidValueError,
+    MissingDependencyError,
+    MissingFileError,
+    TvcompatWarning,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -93,7 +99,7 @@ def make_insecure_policy() -> Policy:
 
 
 def _certifi_context() -> ssl.SSLContext:
-    import certifi
+    import certifi  # noqa: PLC0415 - read only when certifi_downloads() is used
 
     return ssl.create_default_context(cafile=certifi.where())
 
@@ -106,16 +112,16 @@ def make_cafile_policy(
     cafile: str | os.PathLike[str] | None, capath: str | os.PathLike[str] | None
 ) -> Policy:
     if cafile is None and capath is None:
-        raise ValueError(
+        raise InvalidValueError(
             "cafile_downloads() needs cafile= (a PEM file of CA certificates, e.g. your "
             "proxy's root CA) or capath= (a folder of hashed CA certificates), or both."
         )
     file = os.path.abspath(os.fspath(cafile)) if cafile is not None else None
     folder = os.path.abspath(os.fspath(capath)) if capath is not None else None
     if file is not None and not os.path.isfile(file):
-        raise FileNotFoundError(f"cafile_downloads(): no CA file at {file}")
+        raise MissingFileError(f"cafile_downloads(): no CA file at {file}")
     if folder is not None and not os.path.isdir(folder):
-        raise FileNotFoundError(f"cafile_downloads(): no CA folder at {folder}")
+        raise MissingFileError(f"cafile_downloads(): no CA folder at {folder}")
 
     def make() -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -131,9 +137,9 @@ def make_cafile_policy(
 
 def make_truststore_policy() -> Policy:
     try:
-        import truststore
+        import truststore  # noqa: PLC0415 - optional dependency
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "truststore_downloads() needs the optional package 'truststore' (Python >= 3.10): "
             "pip install 'tvcompat[truststore]'. Without it, use cafile_downloads(cafile=...) "
             "with your organisation's CA file, or certifi_downloads()."
@@ -405,7 +411,7 @@ class DownloadScope:
 
     def __call__(self, func: F) -> F:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-            raise TypeError(
+            raise InvalidArgumentError(
                 f"{self.policy.description} cannot decorate the generator function "
                 f"{func.__qualname__}: its body runs after the call returns. Use "
                 "`with` inside the generator instead."

@@ -6,4 +6,4 @@ from __future__ import annotations
 from tvcompat._models.namespace import family_dir, family_getattr
 
 __getattr__ = family_getattr(__name__, "backbone_utils")
-__dir__ = family_dir(globals(), "backbone_utils")
+__dir__ = family_dir("backbone_utils")
