@@ -52,6 +52,7 @@ def intercept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return Path("/nonexistent") / url.rpartition("/")[2]
 
     monkeypatch.setattr(tvcompat._net.cache, "ensure_cached", ensure_cached)
+    monkeypatch.setattr(tvcompat._net.cache, "ensure_checked", ensure_cached)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _capture)
     import torch.utils.model_zoo as zoo
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import tvcompat
-from tvcompat import _settings
+from _files import write_state_dict
+from tvcompat import _catalog, _settings
 from tvcompat._net import fetch as _fetch
 from tvcompat._net import hashes as _hashes
 from tvcompat.downloads import (
@@ -230,7 +231,7 @@ def _corrected(name: str) -> str:
 def test_known_wrong_names_are_real_torchvision_files() -> None:
     """Each wrong name, and its corrected name, is a file some torchvision release loads
     (tvcompat's catalog of every release)."""
-    index = _fetch.filename_index()
+    index = _catalog.filename_index()
     for name in KNOWN_WRONG_NAMES:
         assert index[name] == index[_corrected(name)]
 
@@ -543,29 +544,33 @@ def test_torchvision_loads_the_mirrored_file_from_the_cache(
 
 
 def test_verify_cache_reports_and_removes_corrupt_files(
-    blob: Served, checkpoints: Path, monkeypatch: pytest.MonkeyPatch
+    served: dict[str, Served], checkpoints: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checkpoints.mkdir(parents=True)
+    blob = served["resnet18"]  # a real state dict, named by its hash
     good = checkpoints / blob.name
     good.write_bytes(blob.path.read_bytes())
+    junk = checkpoints / served["blob"].name  # the right hash, but no weights file
+    junk.write_bytes(served["blob"].path.read_bytes())
     bad = checkpoints / "resnet18-f37072fd.pth"
     bad.write_bytes(b"truncated")
-    quantized = checkpoints / "resnet18_fbgemm_16fa66dd.pth"
-    quantized.write_bytes(b"cannot be checked")
+    quantized = write_state_dict(checkpoints / "resnet18_fbgemm_16fa66dd.pth")
     other = checkpoints / "someones-model-abc.pt"
     other.write_bytes(b"not torchvision's")
     partial = checkpoints / f"{blob.name}.0123.partial"
     partial.write_bytes(b"half")
     index = {
         blob.name: ("Blob_Weights", "V1"),
+        junk.name: ("Junk_Weights", "V1"),
         bad.name: ("ResNet18_Weights", "IMAGENET1K_V1"),
         quantized.name: ("ResNet18_QuantizedWeights", "IMAGENET1K_FBGEMM_V1"),
     }
-    monkeypatch.setattr(_fetch, "filename_index", lambda: index)
+    monkeypatch.setattr(_catalog, "filename_index", lambda: index)
 
     report = {f.path.name: f for f in verify_cache()}
     assert {name: f.status for name, f in report.items()} == {
         blob.name: "ok",
+        junk.name: "corrupt",
         bad.name: "corrupt",
         quantized.name: "unchecked",
         other.name: "unknown",
@@ -576,6 +581,7 @@ def test_verify_cache_reports_and_removes_corrupt_files(
     assert "does not start with" in report[bad.name].detail
     assert not report[bad.name].removed
     assert bad.exists()
+    assert "malformed" in report[junk.name].detail
 
     report = {f.path.name: f for f in verify_cache(remove_corrupt=True)}
     assert report[bad.name].removed

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import tvcompat
+from _files import write_state_dict
 from test_downloads import assert_backbone_loaded, load
-from tvcompat._net import fetch as _fetch
+from tvcompat import _catalog
 from tvcompat.downloads import (
     prefetch,
     set_mirror,
@@ -107,14 +108,13 @@ def test_offline_builder_error_names_the_entry_and_the_fix(hub_dir: Path) -> Non
 def test_verify_cache_names_torchvision_entries(checkpoints_dir: Path) -> None:
     corrupt = checkpoints_dir / "resnet18-f37072fd.pth"
     corrupt.write_bytes(b"not resnet18")
-    quantized = checkpoints_dir / "resnet18_fbgemm_16fa66dd.pth"
-    quantized.write_bytes(b"no hash in the name")
+    quantized = write_state_dict(checkpoints_dir / "resnet18_fbgemm_16fa66dd.pth")
     found = {f.path.name: f for f in verify_cache()}
     assert found[corrupt.name].status == "corrupt"
     assert found[corrupt.name].weights == "ResNet18_Weights.IMAGENET1K_V1"
     assert found[quantized.name].status == "unchecked"
     assert found[quantized.name].weights == "ResNet18_QuantizedWeights.IMAGENET1K_FBGEMM_V1"
-    assert _fetch.filename_index()["efficientnet_b0_rwightman-3dd342df.pth"][0] == (
+    assert _catalog.filename_index()["efficientnet_b0_rwightman-3dd342df.pth"][0] == (
         "EfficientNet_B0_Weights"
     )
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import torch.hub
 
+from _files import write_state_dict
 from tvcompat import legacy
 from tvcompat._versions import capabilities
 
@@ -13,7 +17,20 @@ def test_model_urls() -> None:
     assert legacy.model_urls["r3d_18"].endswith("/r3d_18-b3b3357e.pth")
     assert legacy.quant_model_urls["resnet50_fbgemm"].endswith("resnet50_fbgemm_bf931d71.pth")
     assert legacy.module_model_urls("resnet")["resnet18"].endswith("resnet18-f37072fd.pth")
-    assert legacy.load_state_dict_from_url is torch.hub.load_state_dict_from_url
+
+
+def test_load_state_dict_from_url_loads_what_torch_hub_loads(hub_dir: Path) -> None:
+    """Same arguments and result as ``torch.hub.load_state_dict_from_url`` for a real weights
+    file (the refusal of poisoned ones: tests/test_safety.py)."""
+    url = legacy.model_urls["resnet18"]
+    write_state_dict(hub_dir / "checkpoints" / url.rpartition("/")[2])
+    ours = legacy.load_state_dict_from_url(url, progress=False, map_location="cpu")
+    theirs = torch.hub.load_state_dict_from_url(url, progress=False, map_location="cpu")
+    assert list(ours) == list(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert [*inspect.signature(legacy.load_state_dict_from_url).parameters][:6] == [
+        *inspect.signature(torch.hub.load_state_dict_from_url).parameters
+    ][:6]
 
 
 def test_model_urls_equal_the_installed_release_where_it_has_them() -> None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tvcompat import errors
 from tvcompat.__about__ import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
     from tvcompat import (
         detection,
         downloads,
-        errors,
         legacy,
         optical_flow,
         quantization,
@@ -42,7 +42,10 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
     )
     from tvcompat._models.resolve import Resolution
     from tvcompat._settings import (
+        Setting,
         get_pretrained_policy,
+        get_setting,
+        get_settings,
         set_download_timeout,
         set_mirror,
         set_offline,
@@ -63,18 +66,30 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
     )
     from tvcompat.errors import (
         BuilderNotAvailableError,
+        CatalogError,
         ConflictingArgumentsError,
         DownloadError,
+        InvalidArgumentError,
+        InvalidSettingError,
+        InvalidValueError,
+        MissingDependencyError,
+        MissingFileError,
         NoPretrainedWeightsError,
         TorchvisionTooOldError,
+        TrainingStateError,
         TvcompatError,
         TvcompatWarning,
+        UnknownLegacyNameError,
         UnknownModelError,
         UnknownWeightsError,
+        UnsafeWeightsFileError,
         WeightsMismatchError,
     )
     from tvcompat.training import StepResult, TrainStep, train_step
 
+#: Every public name of the package and the module that defines it: the one table lazy
+#: loading uses. ``tests/test_public_api.py`` checks ``__all__`` (kept literal for type
+#: checkers) and the ``TYPE_CHECKING`` imports above against it.
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
         (
@@ -94,7 +109,10 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "Setting",
             "get_pretrained_policy",
+            "get_setting",
+            "get_settings",
             "set_pretrained_policy",
             "set_mirror",
             "set_offline",
@@ -119,22 +137,9 @@ _LAZY: dict[str, str] = {
         "tvcompat.downloads",
     ),
     **dict.fromkeys(("train_step", "TrainStep", "StepResult"), "tvcompat.training"),
-    **dict.fromkeys(
-        (
-            "TvcompatError",
-            "TvcompatWarning",
-            "UnknownModelError",
-            "UnknownWeightsError",
-            "WeightsMismatchError",
-            "NoPretrainedWeightsError",
-            "ConflictingArgumentsError",
-            "TorchvisionTooOldError",
-            "BuilderNotAvailableError",
-            "DownloadError",
-        ),
-        "tvcompat.errors",
-    ),
+    **dict.fromkeys(errors.__all__, "tvcompat.errors"),
 }
+#: Public submodules (imported on first attribute access).
 _SUBMODULES = (
     "detection",
     "segmentation",
@@ -150,18 +155,28 @@ _SUBMODULES = (
 __all__ = [
     "BuilderNotAvailableError",
     "CachedFile",
+    "CatalogError",
     "ConflictingArgumentsError",
     "DownloadError",
     "DownloadScope",
+    "InvalidArgumentError",
+    "InvalidSettingError",
+    "InvalidValueError",
+    "MissingDependencyError",
+    "MissingFileError",
     "NoPretrainedWeightsError",
     "Resolution",
+    "Setting",
     "StepResult",
     "TorchvisionTooOldError",
     "TrainStep",
+    "TrainingStateError",
     "TvcompatError",
     "TvcompatWarning",
+    "UnknownLegacyNameError",
     "UnknownModelError",
     "UnknownWeightsError",
+    "UnsafeWeightsFileError",
     "WeightsMismatchError",
     "__version__",
     "cafile_downloads",
@@ -175,6 +190,8 @@ __all__ = [
     "get_model_builder",
     "get_model_weights",
     "get_pretrained_policy",
+    "get_setting",
+    "get_settings",
     "get_weight",
     "insecure_downloads",
     "legacy",
@@ -208,7 +225,7 @@ def __getattr__(name: str) -> Any:
     elif name in _SUBMODULES:
         value = importlib.import_module(f"tvcompat.{name}")
     else:
-        from tvcompat._models.namespace import family_getattr
+        from tvcompat._models.namespace import family_getattr  # noqa: PLC0415 - lazy: builders
 
         value = family_getattr(__name__, "classification")(name)
     globals()[name] = value  # later look-ups skip __getattr__
@@ -216,6 +233,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    from tvcompat._models.namespace import family_names
+    from tvcompat._models.namespace import family_names  # noqa: PLC0415 - lazy: the catalog
 
-    return sorted({*globals(), *__all__, *family_names("classification")})
+    return sorted({*__all__, *family_names("classification")})

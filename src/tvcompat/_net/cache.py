@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tvcompat import _catalog
 from tvcompat._net import fetch as _fetch
+from tvcompat._net import safety
 from tvcompat._net.hashes import KNOWN_WRONG_NAMES, expectation, sha256_of
+from tvcompat.errors import UnsafeWeightsFileError
 
-__all__ = ["CachedFile", "Status", "ensure_cached", "load_state_dict", "verify_cache"]
-
-
+__all__ = [
+    "CachedFile",
+    "Status",
+    "ensure_cached",
+    "ensure_checked",
+    "load_state_dict",
+    "verify_cache",
+]
 
 
 def ensure_cached(url: str, *, progress: bool = True) -> Path:
@@ -63,7 +71,8 @@ class CachedFile:
     #: the torchvision weights entry it belongs to, e.g. ``"ResNet18_Weights.IMAGENET1K_V1"``;
     #: ``None`` for files torchvision never loads (other torch.hub users share the folder).
     weights: str | None
-    #: ``ok``: the sha256 matches the name; ``corrupt``: it does not; ``unchecked``: a
+    #: ``ok``: the sha256 matches the name; ``corrupt``: it does not, or the file
+    #: references code, not only tensors (see ``detail``); ``unchecked``: a
     #: torchvision file whose name carries no hash; ``unknown``: not a torchvision file (not
     #: read); ``partial``: an interrupted (or running) download's temporary file.
     status: Status
@@ -77,7 +86,8 @@ def verify_cache(
     """Check the weights files in the torch hub cache (``<torch.hub.get_dir()>/checkpoints``
     or ``directory``) against the sha256 prefix in their names.
 
-    Every torchvision weights file is read in full (this takes a while for a large cache).
+    Every torchvision weights file is read in full (this takes a while for a large cache), and
+    its pickles are checked for references to code (a file that has them is ``corrupt``).
     With ``remove_corrupt=True`` the ``corrupt`` ones are deleted, so that the next build
     downloads them again. Files torchvision does not know are listed as ``unknown`` and never
     read or removed; ``.partial`` files are listed and left alone (a download may be running).
@@ -85,7 +95,7 @@ def verify_cache(
     folder = Path(directory) if directory is not None else _fetch.checkpoint_dir()
     if not folder.is_dir():
         return []
-    index = _fetch.filename_index()
+    index = _catalog.filename_index()
     found: list[CachedFile] = []
     for path in sorted(folder.iterdir()):
         if not path.is_file():
@@ -100,26 +110,37 @@ def verify_cache(
             continue
         label = f"{entry[0]}.{entry[1]}" if entry else None
         expect = expectation(path.name)
-        if not expect.checkable:
-            found.append(CachedFile(path, size, label, "unchecked", expect.basis))
-            continue
-        digest = sha256_of(path)
-        if expect.accepts(digest):
-            found.append(CachedFile(path, size, label, "ok", expect.basis))
-            continue
-        detail = f"sha256 {digest} does not start with {expect.describe()}"
+        status: Status = "unchecked"
+        detail = expect.basis
+        if expect.checkable:
+            digest = sha256_of(path)
+            if expect.accepts(digest):
+                status = "ok"
+            else:
+                status = "corrupt"
+                detail = f"sha256 {digest} does not start with {expect.describe()}"
+        if status != "corrupt":
+            try:
+                safety.check_file(path)
+            except UnsafeWeightsFileError as exc:
+                status, detail = "corrupt", str(exc).partition(": ")[2].partition(". ")[0]
         removed = False
-        if remove_corrupt:
+        if status == "corrupt" and remove_corrupt:
             path.unlink()
             removed = True
-        found.append(CachedFile(path, size, label, "corrupt", detail, removed))
+        found.append(CachedFile(path, size, label, status, detail, removed))
     return found
 
 
-def load_state_dict(url: str, *, progress: bool = True) -> Any:
-    """Fetch ``url`` into the torch hub cache through :func:`ensure_cached`, then load it the
-    way torchvision does (``torch.hub.load_state_dict_from_url``, a cache hit)."""
-    from torch.hub import load_state_dict_from_url  # noqa: PLC0415 - torch is heavy: lazy
+def ensure_checked(url: str, *, progress: bool = True) -> Path:
+    """:func:`ensure_cached`, then refuse the file if it references code (see
+    :mod:`tvcompat._net.safety`): what a builder does before torchvision loads the file."""
+    path = ensure_cached(url, progress=progress)
+    safety.check_file(path)
+    return path
 
-    ensure_cached(url, progress=progress)
-    return load_state_dict_from_url(url, progress=progress)
+
+def load_state_dict(url: str, *, progress: bool = True, map_location: Any = None) -> Any:
+    """Fetch ``url`` into the torch hub cache through :func:`ensure_cached`, check it and
+    load it (never unpickling anything but tensors)."""
+    return safety.load_checked(ensure_cached(url, progress=progress), map_location)
