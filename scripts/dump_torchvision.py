@@ -30,14 +30,9 @@ from typing import Any
 import torch
 import torchvision
 
-FAMILIES = {
-    "classification": "torchvision.models",
-    "detection": "torchvision.models.detection",
-    "segmentation": "torchvision.models.segmentation",
-    "video": "torchvision.models.video",
-    "optical_flow": "torchvision.models.optical_flow",
-    "quantization": "torchvision.models.quantization",
-}
+from tvcompat import _catalog  # the family table and the legacy forms' names (no torch)
+
+FAMILIES = {k: v for k, v in _catalog.FAMILY_MODULES.items() if k != "backbone_utils"}
 RESNETS = [
     "resnet18",
     "resnet34",
@@ -177,9 +172,7 @@ def _legacy(builders: dict[str, dict[str, Any]]) -> None:
     """Record what each legacy call form loads, by running it."""
     for info in builders.values():
         fam = info["family"]
-        mod = importlib.import_module(
-            FAMILIES.get(fam, "torchvision.models.detection.backbone_utils")
-        )
+        mod = importlib.import_module(_catalog.FAMILY_MODULES[fam])
         fn = getattr(mod, info["name"])
         calls: dict[str, dict[str, Any]] = {}
         names = {p["name"] for p in info["params"]}
@@ -187,7 +180,7 @@ def _legacy(builders: dict[str, dict[str, Any]]) -> None:
             cands = RESNETS if info["name"] == "resnet_fpn_backbone" else MOBILENETS
             for b in cands:
                 extra = {"fpn": True} if info["name"] == "mobilenet_backbone" else {}
-                calls[f"backbone_name={b}"] = _outcome(
+                calls[_catalog.backbone_name_form(b)] = _outcome(
                     fn, backbone_name=b, pretrained=True, **extra
                 )
             info["legacy"] = calls
@@ -195,19 +188,19 @@ def _legacy(builders: dict[str, dict[str, Any]]) -> None:
         # detection/segmentation: the model's own weights, not the backbone (0.10-0.12 also
         # downloaded the backbone first for some of them; 0.13+ never does)
         main = {"pretrained_backbone": False} if fam in ("detection", "segmentation") else {}
-        calls["pretrained=True"] = _outcome(fn, pretrained=True, **main)
+        calls[_catalog.FORM_PRETRAINED] = _outcome(fn, pretrained=True, **main)
         if fam == "quantization":
-            calls["pretrained=True,quantize=True"] = _outcome(fn, pretrained=True, quantize=True)
+            calls[_catalog.FORM_PRETRAINED_QUANTIZED] = _outcome(fn, pretrained=True, quantize=True)
         if "keypoint" in info["name"]:
-            calls["pretrained=legacy"] = _outcome(fn, pretrained="legacy", **main)
+            calls[_catalog.FORM_PRETRAINED_LEGACY] = _outcome(fn, pretrained="legacy", **main)
         if fam in ("detection", "segmentation"):
-            calls["pretrained_backbone=True"] = _outcome(
+            calls[_catalog.FORM_PRETRAINED_BACKBONE] = _outcome(
                 fn, pretrained=False, pretrained_backbone=True
             )
             if "weights_backbone" in names:
-                calls["weights_backbone=default"] = _outcome(fn, weights=None)
+                calls[_catalog.FORM_BACKBONE_DEFAULT] = _outcome(fn, weights=None)
             else:
-                calls["pretrained_backbone=default"] = _outcome(fn, pretrained=False)
+                calls[_catalog.FORM_BACKBONE_DEFAULT_LEGACY] = _outcome(fn, pretrained=False)
         info["legacy"] = calls
 
 
