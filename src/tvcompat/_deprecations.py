@@ -26,6 +26,8 @@ MESSAGES = (
     r"Arguments other than a weight enum or `None` for '\w+' are deprecated since 0\.13",
     r"Using .* as positional parameter\(s\) is deprecated since 0\.13",
     r"Accessing the model URLs via the internal dictionary of the module is deprecated since 0\.13",
+    r"The torchvision\.transforms\.functional_(tensor|pil) module is deprecated in 0\.15",
+    r"The 'torchvision\.transforms\._(transforms|functional)_video' module is deprecated",
 )
 
 
@@ -60,14 +62,16 @@ class silence_deprecations(contextlib.ContextDecorator):
 _installed: list[Any] = []
 
 
-def silence_deprecations_globally() -> None:
-    """Silence torchvision's deprecation warnings for the rest of the process (idempotent);
-    :func:`restore_deprecations` undoes exactly this."""
+def silence_deprecations_globally() -> bool:
+    """Silence torchvision's deprecation warnings for the rest of the process (idempotent:
+    return whether this call added the filters); :func:`restore_deprecations` undoes
+    exactly this."""
     if _installed:
-        return
+        return False
     before = list(warnings.filters)
     _add_filters()
     _installed.extend(f for f in warnings.filters if f not in before)
+    return True
 
 
 def restore_deprecations() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
+from contextvars import ContextVar
 from typing import Any, Callable
 
 from tvcompat import _catalog
@@ -14,17 +16,60 @@ from tvcompat._models.resolve import Resolution, _info, legacy_entry_installed
 from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
 from tvcompat._weights import Entry
-from tvcompat.errors import ConflictingArgumentsError, TorchvisionTooOldError
+from tvcompat.errors import (
+    BuilderNotAvailableError,
+    ConflictingArgumentsError,
+    TorchvisionTooOldError,
+)
 
-__all__ = ["build", "torchvision_builder"]
+__all__ = ["BUILDING", "MARKER", "build", "is_tvcompat_builder", "torchvision_builder"]
 
 _EXPECTED = re.compile(r"The parameter '(?P<param>[^']*)' expected value (?P<expected>.*?) but got")
 
 
+#: True while torchvision's builder runs for :func:`build`: the builders
+#: ``tvcompat.install()`` puts into torchvision pass torchvision's own inner calls
+#: (detection's backbone ``resnet50(...)``) straight through to torchvision
+BUILDING: ContextVar[bool] = ContextVar("tvcompat_building", default=False)
+
+#: the attribute that marks tvcompat's builders (and the ones ``tvcompat.install()`` puts
+#: into torchvision's modules)
+MARKER = "__tvcompat_builder__"
+
+
+def is_tvcompat_builder(fn: object) -> bool:
+    return bool(getattr(fn, MARKER, False))
+
+
 def torchvision_builder(family: str, name: str) -> Callable[..., Any]:
-    """The installed torchvision's builder function."""
+    """The installed torchvision's own builder function, also where ``torchvision.models``
+    now holds one of tvcompat's builders (``tvcompat.install()``, or an assignment such as
+    ``torchvision.models.alexnet = tvcompat.alexnet``): never tvcompat's, which would recurse."""
     fn: Callable[..., Any] = getattr(importlib.import_module(FAMILY_MODULES[family]), name)
+    while is_tvcompat_builder(fn):
+        wrapped = getattr(fn, "__wrapped__", None)
+        fn = wrapped if wrapped is not None else _defining_function(family, name)
     return fn
+
+
+def _defining_function(family: str, name: str) -> Callable[..., Any]:
+    """torchvision's ``name`` in the submodule that defines it (``torchvision.models.alexnet``),
+    for a family module whose attribute was replaced by hand."""
+    prefix = FAMILY_MODULES[family].rpartition(".")[0] or FAMILY_MODULES[family]
+    for module_name, module in sorted(sys.modules.items()):
+        if module is None or not module_name.startswith(prefix):
+            continue
+        fn = getattr(module, name, None)
+        if (
+            callable(fn)
+            and not is_tvcompat_builder(fn)
+            and str(getattr(fn, "__module__", "")).startswith("torchvision.")
+        ):
+            return fn  # type: ignore[no-any-return]
+    raise BuilderNotAvailableError(
+        f"torchvision.models has tvcompat's {name} in place of its own, and torchvision's "
+        f"own {name} was not found: restore it (tvcompat.uninstall(), or undo the assignment)."
+    )
 
 
 def _legacy_call(res: Resolution, kwargs: dict[str, Any]) -> Entry | None:
@@ -98,6 +143,7 @@ def build(res: Resolution) -> Any:
         _cache.ensure_checked(url, progress=res.progress)
     if "progress" in _info(res.model)["params"]:  # the backbone utils take none
         kwargs["progress"] = res.progress
+    token = BUILDING.set(True)
     try:
         model = fn(**kwargs)
     except ValueError as exc:
@@ -108,6 +154,8 @@ def build(res: Resolution) -> Any:
             f"{res.name}(): {exc} The weights {res.weights} fix that argument: leave it out, "
             "or build without weights and load them yourself."
         ) from exc
+    finally:
+        BUILDING.reset(token)
     if manual is not None:
         model.load_state_dict(_cache.load_state_dict(manual.url, progress=res.progress))
     if res.strip_aux:

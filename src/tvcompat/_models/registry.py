@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from tvcompat import _catalog
 from tvcompat._catalog import FAMILY_MODULES
-from tvcompat._models.build import build
+from tvcompat._models.build import MARKER, build
 from tvcompat._models.resolve import Resolution, builder_key
 from tvcompat._models.resolve import resolve as resolve_key
 from tvcompat._weights import _unknown_member_message, enum_class
@@ -88,6 +88,7 @@ def builder(family: str, name: str) -> Callable[..., Any]:
         return build(resolve_key(key, args, kwargs))
 
     module = _PUBLIC_MODULE.get(family, f"tvcompat.{family}")
+    setattr(build_model, MARKER, True)
     build_model.__name__ = build_model.__qualname__ = name
     build_model.__module__ = module
     legacy = ", ".join(info["positional"])
