@@ -5,11 +5,15 @@ and files that are never left half-written."""
 from __future__ import annotations
 
 import functools
+import importlib
+import inspect
 import itertools
 import json
 import os
 import shutil
 import sys
+import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,10 +22,13 @@ import pytest
 pytest.importorskip("libcst")
 
 import tvcompat
-from tvcompat import _catalog, _migrate
+import tvcompat.legacy
+from _intercept import Captured, intercept
+from tvcompat import _catalog, _migrate, _removed
+from tvcompat._migrate import homes
 from tvcompat._models.resolve import builder_key
 from tvcompat._models.resolve import resolve as resolve_key
-from tvcompat._versions import capabilities
+from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import enum_class
 from tvcompat.cli import main
 from tvcompat.errors import BuilderNotAvailableError, TorchvisionTooOldError
@@ -29,6 +36,7 @@ from tvcompat.errors import BuilderNotAvailableError, TorchvisionTooOldError
 GOLDEN = Path(__file__).parent / "golden" / "migrate"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 NATIVE = capabilities().weights_api
+INSTALLED = torchvision_version().release[:2]
 
 
 def golden(case: str, name: str) -> str:
@@ -108,6 +116,9 @@ NATIVE_NOT_REWRITTEN: dict[str, dict[int, str]] = {
     "native_conflicts": {6: "aux_logits=False", 7: "aux_loss=False"},
     "removed_imports": {4: "model_urls was removed in torchvision 0.15"},
 }
+SHIM_NOT_REWRITTEN: dict[str, dict[int, str]] = {
+    "weights_enum_base": {4: "needs torchvision >= 0.15", 8: "needs torchvision >= 0.15"},
+}
 
 
 @pytest.mark.parametrize("target", ["shim", "native"])
@@ -118,8 +129,8 @@ def test_findings(case: str, target: str) -> None:
     source = golden(case, "before")
     after, findings = migrated(source, target)
     expected = dict(NOT_REWRITTEN.get(case, {}))
-    if target == "native":
-        expected.update(NATIVE_NOT_REWRITTEN.get(case, {}))
+    extra = NATIVE_NOT_REWRITTEN if target == "native" else SHIM_NOT_REWRITTEN
+    expected.update(extra.get(case, {}))
     skipped = {f.line: f.message for f in findings if not f.rewritten}
     assert set(skipped) == set(expected)
     for line, fragment in expected.items():
@@ -269,6 +280,222 @@ def test_rewritten_calls_load_the_same_weights(
 
 
 # --------------------------------------------------------------------------------------------
+# Names that moved: the shim output runs on the installed torchvision
+# --------------------------------------------------------------------------------------------
+
+#: cases whose shim output is run here: every ``check*`` function is called, every ``build*``
+#: function builds its model with the weights download intercepted
+RUNS = [
+    "attribute_access",
+    "new_api_imports",
+    "registry_api",
+    "removed_models_utils",
+    "removed_names",
+    "removed_transforms",
+    "torchmetrics",
+    "weights_enum_base",
+]
+#: the release a case's shim output still needs (the lines it reports)
+NEEDS = {"weights_enum_base": (0, 15)}
+#: weights files a case's ``build*`` functions must ask for
+ASKS_FOR = {"torchmetrics": {"vgg16-397923af.pth"}}
+
+
+def test_runs_are_cases() -> None:
+    assert set(RUNS) <= set(CASES)
+
+
+@pytest.mark.parametrize("case", RUNS)
+def test_shim_output_runs(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs = NEEDS.get(case, (0, 0))
+    if needs > INSTALLED:
+        pytest.skip(f"the shim output reports lines that need torchvision >= {needs}")
+    namespace: dict[str, Any] = {"__name__": f"golden_{case}"}
+    exec(compile(golden(case, "shim"), f"{case}/shim.py", "exec"), namespace)
+    functions = {
+        n: f for n, f in namespace.items() if n.startswith(("check", "build")) and callable(f)
+    }
+    assert functions
+    files: set[str] = set()
+    with intercept(monkeypatch), warnings.catch_warnings():
+        # an old name is torchvision's own object where the release has it, with the
+        # deprecation warning that release gives (0.12's ConvBNReLU)
+        warnings.filterwarnings("ignore", category=FutureWarning, module="torchvision")
+        for name, function in sorted(functions.items()):
+            if name.startswith("check"):
+                function()
+                continue
+            try:
+                model = function()
+            except Captured as captured:
+                files.add(captured.url.rpartition("/")[2])
+            else:
+                assert model is not None
+    assert files <= set(_catalog.filename_index()), files
+    assert ASKS_FOR.get(case, set()) <= files
+
+
+def test_the_torchmetrics_snippet_needed_the_rewrite() -> None:
+    """Before the rewrite it fails on torchvision < 0.13, as torchmetrics 1.9 does."""
+    if capabilities().weights_api:
+        pytest.skip("torchvision >= 0.13 has VGG16_Weights")
+    with pytest.raises(ImportError, match="VGG16_Weights"):
+        exec(golden("torchmetrics", "before"), {})
+
+
+def _quiet_import(name: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            return None
+
+
+@pytest.mark.parametrize("module", sorted(homes.PUBLIC_TWINS))
+def test_public_twins_take_the_same_arguments(module: str) -> None:
+    """Each twin takes the removed function's parameters (same names, same order) and passes
+    them on unchanged to it (``F_t.name(`` / ``F_pil.name(`` in its source)."""
+    twin = homes.PUBLIC_TWINS[module]
+    entry = _removed.find_module(module)
+    assert entry is not None
+    assert entry.replacement is not None
+    source = _quiet_import(entry.replacement) or _quiet_import(module)
+    public = importlib.import_module(twin.module)
+    alias = {"functional_tensor": "F_t", "functional_pil": "F_pil"}[module.rpartition(".")[2]]
+    for name in sorted(twin.names):
+        old = list(inspect.signature(getattr(source, name)).parameters)
+        new = list(inspect.signature(getattr(public, name)).parameters)
+        assert new[: len(old)] == old, (name, old, new)
+        assert f"{alias}.{name}(" in inspect.getsource(getattr(public, name)), name
+
+
+@pytest.mark.parametrize("qualname", sorted(homes.EVERY_RELEASE))
+def test_every_release_homes_exist(qualname: str) -> None:
+    module, _, name = qualname.rpartition(".")
+    assert hasattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("name", sorted(homes.legacy_names()))
+def test_legacy_serves_the_stand_ins(name: str) -> None:
+    assert getattr(tvcompat.legacy, name) is not None
+
+
+def _run_import(source: str, target: str) -> tuple[str, dict[str, Any], list[_migrate.Finding]]:
+    after, findings = _migrate.migrate_source(source, target)
+    namespace: dict[str, Any] = {}
+    if after != source:
+        exec(after, namespace)
+    return after, namespace, findings
+
+
+@pytest.mark.parametrize("target", ["shim", "native"])
+@pytest.mark.parametrize("row", _removed.NAMES, ids=[r.qualname for r in _removed.NAMES])
+def test_every_removed_name_is_rewritten_or_reported(row: Any, target: str) -> None:
+    """Generic over the table: ``from module import name`` becomes an import that runs here
+    (binding the replacement where the installed release has it), or is reported."""
+    if target == "native" and not NATIVE:
+        pytest.skip("native needs torchvision >= 0.13")
+    source = f"from {row.module} import {row.name}\n"
+    after, namespace, findings = _run_import(source, target)
+    if after == source:
+        assert findings
+        assert not any(f.rewritten for f in findings)
+        return
+    assert all(f.rewritten for f in findings)
+    value = namespace[row.name]
+    home = homes.name_home(row.module, row.name)
+    assert isinstance(home, homes.Home)
+    if home.module == homes.LEGACY:
+        assert value is getattr(tvcompat.legacy, home.name)
+    elif (found := _quiet_import(home.module)) is not None and hasattr(found, home.name):
+        assert value is getattr(found, home.name)
+    assert _migrate.migrate_source(after, target)[0] == after
+
+
+@pytest.mark.parametrize("target", ["shim", "native"])
+@pytest.mark.parametrize("entry", _removed.MODULES, ids=[e.module for e in _removed.MODULES])
+def test_every_removed_module_is_rewritten_or_reported(entry: Any, target: str) -> None:
+    if target == "native" and not NATIVE:
+        pytest.skip("native needs torchvision >= 0.13")
+    parent, _, last = entry.module.rpartition(".")
+    for source in (f"import {entry.module} as old\n", f"from {parent} import {last} as old\n"):
+        after, namespace, findings = _run_import(source, target)
+        if after == source:
+            assert findings
+            assert not any(f.rewritten for f in findings)
+            continue
+        assert isinstance(namespace["old"], types.ModuleType), after
+        assert _migrate.migrate_source(after, target)[0] == after
+
+
+def test_imports_in_an_except_clause_are_fallbacks_already() -> None:
+    source = (
+        "try:\n"
+        "    from torchvision.transforms.functional_tensor import rgb_to_grayscale\n"
+        "except ImportError:\n"
+        "    from torchvision.transforms.functional_tensor import rgb_to_grayscale\n"
+    )
+    after, findings = _migrate.migrate_source(source)
+    assert after.splitlines()[1] == (
+        "    from torchvision.transforms.functional import rgb_to_grayscale"
+    )
+    assert after.splitlines()[3] == source.splitlines()[3]
+    assert len(findings) == 1
+
+
+def test_a_removed_module_imported_without_a_name_is_reported_while_needed() -> None:
+    source = (
+        "import torchvision.transforms.functional_tensor\n"
+        "a = torchvision.transforms.functional_tensor.rgb_to_grayscale(img)\n"
+        "b = torchvision.transforms.functional_tensor.resize(img, [2, 2])\n"
+    )
+    after, findings = _migrate.migrate_source(source)
+    assert "a = torchvision.transforms.functional.rgb_to_grayscale(img)\n" in after
+    assert after.startswith("import torchvision.transforms.functional_tensor\n")
+    assert {(f.line, f.rewritten) for f in findings} == {(1, False), (2, True), (3, False)}
+    # without the use that has no home, the import goes
+    after, findings = _migrate.migrate_source("\n".join(source.splitlines()[:2]) + "\n")
+    assert after == (
+        "import torchvision.transforms.functional\n\n"
+        "a = torchvision.transforms.functional.rgb_to_grayscale(img)\n"
+    )
+    assert all(f.rewritten for f in findings)
+
+
+def test_an_import_sharing_its_line_is_reported() -> None:
+    source = "import os; from torchvision.transforms.functional_tensor import resize\n"
+    after, findings = _migrate.migrate_source(source)
+    assert after == source
+    assert [f.rewritten for f in findings] == [False]
+    assert "on a line of its own" in findings[0].message
+
+
+def test_a_split_import_keeps_its_comments() -> None:
+    source = (
+        "# above\n"
+        "from torchvision.models import ResNet, ResNet50_Weights  # after\n"
+        "x = (ResNet, ResNet50_Weights)\n"
+    )
+    after, _ = _migrate.migrate_source(source)
+    assert after == (
+        "# above\n"
+        "from torchvision.models import ResNet  # after\n"
+        "from tvcompat import ResNet50_Weights\n"
+        "x = (ResNet, ResNet50_Weights)\n"
+    )
+
+
+def test_shim_moves_new_api_builder_calls_native_leaves_them() -> None:
+    source = "import torchvision\nm = torchvision.models.resnet18(weights=None)\n"
+    after, findings = _migrate.migrate_source(source, "shim")
+    assert after == "import tvcompat\n\nm = tvcompat.resnet18(weights=None)\n"
+    assert [f.rewritten for f in findings] == [True]
+    if NATIVE:
+        assert _migrate.migrate_source(source, "native") == (source, [])
+
+
+# --------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------
 
@@ -370,9 +597,11 @@ def test_json(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     files = {Path(f["path"]).stem: f for f in data["files"]}
     assert files["keyword_flags"]["changed"] is True
     assert files["keyword_flags"]["written"] is False
-    assert files["untouched"]["changed"] is False
-    assert {f["line"] for f in files["untouched"]["findings"]} == {11, 12, 13, 14, 15}
-    assert all(not f["rewritten"] for f in files["untouched"]["findings"])
+    # the shim moves its new-API names and calls to tvcompat (lines 5, 7, 8)
+    assert files["untouched"]["changed"] is True
+    findings = files["untouched"]["findings"]
+    assert {f["line"] for f in findings if not f["rewritten"]} == {11, 12, 13, 14, 15}
+    assert {f["line"] for f in findings if f["rewritten"]} == {5, 7, 8}
 
 
 def test_unparsable_file_is_a_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -462,7 +691,7 @@ def test_write_keeps_mode_encoding_newlines_and_symlinks(tmp_path: Path) -> None
 
 def test_files_without_changes_are_not_touched(tmp_path: Path) -> None:
     path = tmp_path / "clean.py"
-    path.write_text("import torchvision\nm = torchvision.models.resnet18(weights=None)\n")
+    path.write_text("import torchvision\nm = torchvision.models.resnet18(num_classes=10)\n")
     stamp = path.stat().st_mtime_ns
     result = _migrate.migrate_file(path, write=True)
     assert not result.changed

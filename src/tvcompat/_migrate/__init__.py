@@ -9,6 +9,11 @@ Legacy calls (``resnet50(pretrained=True)``, ``fasterrcnn_resnet50_fpn(True, Tru
 * ``native``: torchvision's own enums, ``resnet50(weights=ResNet50_Weights.IMAGENET1K_V1)``,
   for the installed torchvision (>= 0.13).
 
+Imports of names that moved are rewritten too: what later releases removed (the table
+:mod:`tvcompat._removed`, the one ``tvcompat.install()`` serves) goes to a home that every
+torchvision 0.10+ has, and with ``--target shim`` the new-API names (weights enums,
+``get_model`` & co, builders given ``weights=``) go to tvcompat, which has them on every release.
+
 The weights are those the legacy call loaded (tvcompat's catalog, read from every torchvision
 release), so behaviour is unchanged. Positional arguments are mapped with each builder's
 legacy signature; non-literal values become conditional expressions; calls that cannot be
@@ -20,6 +25,8 @@ this package only when ``tvcompat migrate`` runs.
 
 The modules: :mod:`~tvcompat._migrate.tables` (targets, each family's modules, which builder
 a name calls), :mod:`~tvcompat._migrate.values` (argument values and the CST built from them),
+:mod:`~tvcompat._migrate.homes` (where a moved name lives on every torchvision),
+:mod:`~tvcompat._migrate.moves` (import statements rewritten name by name),
 :mod:`~tvcompat._migrate.imports` (the codemod's base: findings and imports),
 :mod:`~tvcompat._migrate.codemod` (the call rewrite), :mod:`~tvcompat._migrate.files` (files
 and folders), :mod:`~tvcompat._migrate.results` (what was found and done).

@@ -32,6 +32,9 @@ from tvcompat._weights import Entry
 
 __all__ = ["migrate_source"]
 
+#: the new API's arguments (torchvision >= 0.13)
+_NEW_API = frozenset(("weights", "weights_backbone"))
+
 
 class _Migrator(_ImportRewriter):
     DESCRIPTION = "Rewrite legacy torchvision builder calls to explicit weights."
@@ -135,8 +138,11 @@ class _Migrator(_ImportRewriter):
         bound = self._bind(info, updated.args)
         slots = _legacy_slots(bound)
         if not slots:
+            if self.target == "shim" and _NEW_API.intersection(bound):
+                # weights=/weights_backbone= need torchvision >= 0.13; tvcompat's builder
+                # takes them on every release
+                return self._shim_builder(info, original, updated)
             return None
-        family = info["family"]
         self._check_conflicts(key, info, bound, slots)
         if "pretrained_backbone" in slots and "weights_backbone" not in info["weights_params"]:
             raise _Skip(
@@ -172,11 +178,16 @@ class _Migrator(_ImportRewriter):
                 args.append(arg)
         new = updated.with_changes(args=args)
         if self.target == "shim":
-            package = SHIM_PACKAGES[family]
-            self.add_needed_import(package if family == "backbone_utils" else "tvcompat")
-            self._drop_import_of(original.func)
-            new = new.with_changes(func=cst.parse_expression(f"{package}.{info['name']}"))
+            new = self._shim_builder(info, original, new)
         return new
+
+    def _shim_builder(self, info: BuilderRecord, original: cst.Call, new: cst.Call) -> cst.Call:
+        """``new`` calling tvcompat's builder (and the import it needs)."""
+        family = info["family"]
+        package = SHIM_PACKAGES[family]
+        self.add_needed_import(package if family == "backbone_utils" else "tvcompat")
+        self._drop_import_of(original.func)
+        return new.with_changes(func=cst.parse_expression(f"{package}.{info['name']}"))
 
     def _check_conflicts(
         self, key: str, info: BuilderRecord, bound: dict[str, _Bound], slots: dict[str, _Bound]
