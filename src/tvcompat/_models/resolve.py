@@ -11,17 +11,25 @@ remaining keyword arguments. The rules (see ``docs/mapping.md``):
   enum's ``DEFAULT`` instead.
 * A call that worked on torchvision <= 0.12 keeps its result there and on newer releases;
   genuine conflicts raise :mod:`tvcompat.errors` exceptions whose message names the fix.
+* Every argument is checked before anything is built or downloaded: the keywords the
+  installed torchvision's builder takes (read from its code: the builder's signature and
+  those of the functions and classes its ``**kwargs`` reach, see :func:`_keywords`), the
+  values of ``num_classes``/``num_keypoints``/``progress``/``quantize``/``backbone_name``,
+  and the values torchvision fixes (``groups=32`` of ``resnext50_32x4d``, ``image_size`` of
+  a ViT's weights). Where the accepted keywords cannot be told for certain, all are accepted.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from tvcompat import _catalog
-from tvcompat._net import fetch as _fetch
+from tvcompat._models.keywords import _check_fixed, _check_keywords, short
+from tvcompat._net import paths as _paths
 from tvcompat._settings import get_pretrained_policy
 from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry, lookup
@@ -29,6 +37,7 @@ from tvcompat.errors import (
     BuilderNotAvailableError,
     ConflictingArgumentsError,
     InvalidArgumentError,
+    InvalidValueError,
     NoPretrainedWeightsError,
     UnknownModelError,
     WeightsMismatchError,
@@ -76,7 +85,7 @@ class Resolution:
     @property
     def cached(self) -> tuple[bool, ...]:
         """Whether each of :attr:`urls` is already in the torch hub cache."""
-        return tuple(_fetch.cache_path(u).is_file() for u in self.urls)
+        return tuple(_paths.cache_path(u).is_file() for u in self.urls)
 
     def __str__(self) -> str:
         parts = [f"{self.name}: weights={self.weights or 'None'}"]
@@ -157,15 +166,38 @@ def _enums(key: str, param: str, quantize: bool, backbone_name: str | None = Non
     return names
 
 
-def _truthy_legacy(value: Any, param: str, name: str) -> bool | str:
-    if value is None or (isinstance(value, (bool, int)) and value in (0, 1)):
+def _bool_like(value: Any) -> bool | None:
+    """``value`` as a flag (``None``, a bool, an integer, a numpy bool), or ``None`` when it is
+    none of those (a string, a list, an array, a tensor: their truth is not a flag's)."""
+    if value is None or isinstance(value, (bool, numbers.Integral)):
         return bool(value)
-    if value == "legacy":
+    kind = type(value)
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool"):
+        return bool(value)
+    return None
+
+
+def _truthy_legacy(value: Any, param: str, name: str) -> bool | str:
+    flag = _bool_like(value)
+    if flag is not None and (value is None or isinstance(value, bool) or value in (0, 1)):
+        return flag
+    if isinstance(value, str) and value == "legacy":
         return "legacy"
     raise InvalidArgumentError(
-        f"{name}({param}={value!r}): {param} takes True or False "
-        f"(or use weights=<enum member | name | 'DEFAULT' | None>)."
+        f"{name}({param}={short(value)}): {param} takes True or False "
+        f"(or use {param.replace('pretrained', 'weights')}=<enum member | name | 'DEFAULT' | "
+        "None>)."
     )
+
+
+def _check_flag(name: str, param: str, value: Any) -> bool:
+    flag = _bool_like(value)
+    if flag is None:
+        raise InvalidArgumentError(
+            f"{name}({param}={short(value)}): {param} takes True or False, not "
+            f"{type(value).__name__}."
+        )
+    return flag
 
 
 def _form(info: _catalog.BuilderRecord, kw: dict[str, Any], legacy: bool | str) -> str:
@@ -235,9 +267,9 @@ def resolve(
             raise InvalidArgumentError(f"{name}() got multiple values for argument {pname!r}")
         kw[pname] = value
     if info["family"] == "backbone_utils":
-        _check_backbone_name(name, kw.get("backbone_name"))
-    progress = kw.pop("progress", True)
-    quantize = bool(kw.get("quantize", False))
+        _check_backbone_name(name, info, kw)
+    progress = _check_flag(name, "progress", kw.pop("progress", True))
+    quantize = _check_flag(name, "quantize", kw.get("quantize", False))
     entries: dict[str, Entry | None] = {}
     explicit: dict[str, bool] = {}
     reason = []
@@ -245,8 +277,12 @@ def resolve(
         legacy_given = legacy_param in kw
         legacy_value: Any = kw.pop(legacy_param, None)
         new_value: Any = kw.pop(param, _MISSING)
+        if legacy_given and not isinstance(legacy_value, (bool, int, str, type(None))):
+            _truthy_legacy(legacy_value, legacy_param, name)  # an array, a tensor: refused
         # torchvision treats a bool or "legacy" passed as ``weights`` as the legacy argument
-        if new_value is not _MISSING and (isinstance(new_value, bool) or new_value == "legacy"):
+        if new_value is not _MISSING and (
+            isinstance(new_value, bool) or (isinstance(new_value, str) and new_value == "legacy")
+        ):
             if legacy_given and legacy_value != new_value:
                 raise ConflictingArgumentsError(
                     f"{name}() got {legacy_param}={legacy_value!r} and {param}={new_value!r}; "
@@ -294,17 +330,50 @@ def resolve(
                 else _catalog.FORM_BACKBONE_DEFAULT_LEGACY
             )
             backbone = legacy_entry_installed(key, form)
+    keywords = _check_keywords(key, info, kw)
     strip_aux = False
     if weights is not None:
         strip_aux = _check_weights_kwargs(name, info, kw, weights)
+    if keywords is not None:
+        _check_fixed(name, keywords, kw, weights)
     return Resolution(key, weights, backbone, kw, bool(progress), strip_aux, "; ".join(reason))
 
 
-def _check_backbone_name(name: str, backbone: Any) -> None:
-    arch = _catalog.builder(str(backbone))
+def _backbone_names(info: _catalog.BuilderRecord) -> list[str]:
+    """The ``backbone_name`` values a backbone util takes on the installed torchvision (its
+    catalog record has a legacy form ``backbone_name=<name>`` per name)."""
+    names = []
+    for form, ranges in info["legacy"].items():
+        backbone = form.partition(_catalog.FORM_BACKBONE_NAME)[2]
+        if backbone and isinstance(_catalog.pick(ranges), str):
+            names.append(backbone)
+    return names
+
+
+def _check_backbone_name(name: str, info: _catalog.BuilderRecord, kw: dict[str, Any]) -> None:
+    takes = _backbone_names(info)
+    listing = (
+        f"{name}() takes backbone_name={' | '.join(repr(n) for n in takes)} "
+        f"(torchvision {torchvision_version()})"
+    )
+    if "backbone_name" not in kw:
+        raise InvalidArgumentError(
+            f"{name}() missing required argument 'backbone_name': {listing}."
+        )
+    backbone = kw["backbone_name"]
+    if not isinstance(backbone, str):
+        raise InvalidArgumentError(
+            f"{name}(backbone_name={short(backbone)}): backbone_name takes a model name, a "
+            f"string: {listing}."
+        )
+    if backbone in takes:
+        return
+    arch = _catalog.builder(backbone)
     if arch is None:
+        close = difflib.get_close_matches(backbone.lower(), takes, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownModelError(
-            f"{name}(backbone_name={backbone!r}): " + _unknown_model_message(str(backbone))
+            f"{name}(backbone_name={backbone!r}): unknown backbone.{hint} {listing}."
         )
     if not _catalog.builder_available(arch):
         added = arch["added"].lstrip("<=")
@@ -312,6 +381,19 @@ def _check_backbone_name(name: str, backbone: Any) -> None:
             f"{name}(backbone_name={backbone!r}) needs torchvision >= {added}, which added "
             f"{backbone} (installed: {torchvision_version()})."
         )
+    others = [
+        other["name"]
+        for other in map(_catalog.builder, _catalog.builder_keys())
+        if other is not None
+        and other["family"] == "backbone_utils"
+        and other["name"] != name
+        and backbone in _backbone_names(other)
+    ]
+    use = f" (use {others[0]}(backbone_name={backbone!r}))" if others else ""
+    raise InvalidValueError(
+        f"{name}(backbone_name={backbone!r}): {name} does not build {backbone} "
+        f"backbones{use}; {listing}."
+    )
 
 
 def _check_quantized(
