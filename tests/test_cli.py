@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tvcompat import _catalog, _cli_info, _settings
+from _files import write_state_dict
+from tvcompat import _catalog, _settings
+from tvcompat._net import paths as _paths
 from tvcompat._versions import capabilities
 from tvcompat.cli import build_parser, main
 
@@ -52,7 +54,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private torch hub folder, seen by the command (which does not import torch)."""
     folder = tmp_path / "hub"
-    monkeypatch.setattr(_cli_info, "hub_dir", lambda: folder)
+    monkeypatch.setattr(_paths, "hub_dir", lambda: folder)
     return folder
 
 
@@ -406,15 +408,15 @@ def test_hub_dir_mirrors_torch_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     if hub is not None:
         monkeypatch.setattr(hub, "_hub_dir", None)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-    assert _cli_info.hub_dir() == tmp_path / "th" / "hub"
+    assert _paths.hub_dir() == tmp_path / "th" / "hub"
     monkeypatch.delenv("TORCH_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _cli_info.hub_dir() == tmp_path / "xdg" / "torch" / "hub"
+    assert _paths.hub_dir() == tmp_path / "xdg" / "torch" / "hub"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert _cli_info.hub_dir() == Path(os.path.expanduser("~/.cache/torch/hub"))
+    assert _paths.hub_dir() == Path(os.path.expanduser("~/.cache/torch/hub"))
     if hub is not None:  # set_dir in this process is seen
         monkeypatch.setattr(hub, "_hub_dir", str(tmp_path / "set"))
-        assert _cli_info.hub_dir() == tmp_path / "set"
+        assert _paths.hub_dir() == tmp_path / "set"
         assert Path(hub.get_dir()) == tmp_path / "set"
 
 
@@ -580,6 +582,7 @@ def test_download_through_a_mirror_with_a_ca_file(
     assert data["ok"] is True
     assert data["files"][0]["size"] == item.path.stat().st_size
     assert https_server.completed(item.url_path) == 1  # cached: not downloaded again
+    assert not list(served_mirror.rglob("*.partial"))
 
 
 def test_download_the_backbone(
@@ -617,6 +620,7 @@ def test_download_fails_on_an_untrusted_certificate(
     assert not served_mirror.exists() or not [
         p for p in served_mirror.iterdir() if p.suffix == ".pth"
     ]
+    assert not list(served_mirror.rglob("*.partial"))  # the failed download left nothing
 
 
 def test_download_insecure_as_a_last_resort(
@@ -637,6 +641,7 @@ def test_download_insecure_as_a_last_resort(
     assert code == 0, err
     assert "WARNING: --insecure" in err
     assert (served_mirror / served["resnet18"].name).is_file()
+    assert not list(served_mirror.rglob("*.partial"))
 
 
 def test_download_offline_reports_the_missing_file(
@@ -678,7 +683,7 @@ def cache_files(hub: Path) -> Path:
     folder = hub / "checkpoints"
     folder.mkdir(parents=True)
     (folder / "resnet18-f37072fd.pth").write_bytes(b"not the real file")  # corrupt
-    (folder / "resnet18_fbgemm_16fa66dd.pth").write_bytes(b"no hash in the name")
+    write_state_dict(folder / "resnet18_fbgemm_16fa66dd.pth")  # no hash in the name
     (folder / "somebody-else.bin").write_bytes(b"?")
     (folder / "resnet50-0676ba61.pth.abc.partial").write_bytes(b"")
     return folder
@@ -723,9 +728,13 @@ def test_cache_verify_finds_and_removes_corrupt_files(
 
 
 def test_cache_verify_another_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, data = run_json(capsys, "cache", "verify", "--dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()
+    code, data = run_json(capsys, "cache", "verify", "--dir", str(tmp_path / "empty"))
     assert code == 0
-    assert data == {"folder": str(tmp_path / "none"), "ok": True, "files": []}
+    assert data == {"folder": str(tmp_path / "empty"), "ok": True, "files": []}
+    code, _, err = run(capsys, "cache", "verify", "--dir", str(tmp_path / "none"))
+    assert code == 2  # a missing folder is a usage error, not "0 files" (tests/test_cli_faults.py)
+    assert str(tmp_path / "none") in err
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,13 +8,19 @@ late.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from tvcompat.errors import InvalidSettingError
+from tvcompat.errors import InvalidArgumentError, InvalidSettingError
 
 __all__ = [
+    "MAX_TIMEOUT",
+    "MIRROR_SCHEMES",
     "PretrainedPolicy",
     "Setting",
     "download_timeout",
@@ -27,11 +33,18 @@ __all__ = [
     "set_mirror",
     "set_offline",
     "set_pretrained_policy",
+    "validate_mirror",
+    "validate_timeout",
 ]
 
 PretrainedPolicy = Literal["legacy", "default"]
 T = TypeVar("T")
 _UNSET: object = object()
+
+
+def _shown(what: str, value: object) -> str:
+    """``TVCOMPAT_X='v'`` (``what`` ends with ``=``) or ``set_x(): 'v'``."""
+    return f"{what}{value!r}" if what.endswith("=") else f"{what} {value!r}"
 
 
 @dataclass(frozen=True)
@@ -91,11 +104,53 @@ def set_pretrained_policy(policy: PretrainedPolicy | None) -> None:
     _overrides["policy"] = policy
 
 
+#: the URL schemes a mirror may use (anything else with ``://`` is refused, not taken for a
+#: folder); a value without a scheme is a local folder
+MIRROR_SCHEMES = ("http", "https", "file")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def validate_mirror(value: str, what: str = "the weights mirror") -> str:
+    """``value`` if it can be a weights mirror: an ``http(s)://host[:port]/...`` URL, a
+    ``file:`` URL or a local folder; else :class:`~tvcompat.errors.InvalidSettingError` saying
+    why (``what`` names the setting in the message). Whether a folder exists is not checked
+    here (``tvcompat doctor`` does)."""
+    fix = (
+        "give an http(s) base URL (https://host/path), a file: URL or a local folder "
+        "(TVCOMPAT_WEIGHTS_MIRROR / tvcompat.set_mirror())"
+    )
+    shown = _shown(what, value)
+    if not value.strip():
+        raise InvalidSettingError(f"{shown} is empty: {fix}.")
+    match = _SCHEME.match(value)
+    # one letter before the colon is a Windows drive (C:\weights), not a scheme
+    scheme = match.group(1).lower() if match and len(match.group(1)) > 1 else None
+    if scheme is None:
+        return value
+    if scheme not in MIRROR_SCHEMES:
+        if "://" in value:
+            raise InvalidSettingError(
+                f"{shown} is not valid: tvcompat cannot download from {scheme}:// URLs; {fix}."
+            )
+        return value  # e.g. a folder called "weights:v2"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise InvalidSettingError(f"{shown} is not a valid URL ({exc}): {fix}.") from None
+    if scheme in ("http", "https") and not parts.hostname:
+        raise InvalidSettingError(f"{shown} names no host: {fix}.")
+    if port == 0:
+        raise InvalidSettingError(f"{shown} has port 0: {fix}.")
+    return value
+
+
 def _mirror_setting() -> Setting[str | None]:
     if "mirror" in _overrides:
         return Setting("mirror", _overrides["mirror"], "api")  # type: ignore[arg-type]
     raw = _env("TVCOMPAT_WEIGHTS_MIRROR")
     if raw is not None:
+        validate_mirror(raw, "TVCOMPAT_WEIGHTS_MIRROR=")
         return Setting("mirror", raw, "env:TVCOMPAT_WEIGHTS_MIRROR")
     return Setting("mirror", None, "default")
 
@@ -107,11 +162,21 @@ def mirror() -> str | None:
 
 def set_mirror(location: str | os.PathLike[str] | None) -> None:
     """Use ``location`` (a base URL or a local folder) instead of the official weights host;
-    ``None`` returns to ``TVCOMPAT_WEIGHTS_MIRROR`` (or no mirror)."""
+    ``None`` returns to ``TVCOMPAT_WEIGHTS_MIRROR`` (or no mirror). A value that cannot be a
+    mirror (``ftp://x``, ``http://[::1``) raises :class:`~tvcompat.errors.InvalidSettingError`."""
     if location is None:
         _overrides.pop("mirror", None)
-    else:
-        _overrides["mirror"] = os.fspath(location)
+        return
+    try:
+        value = os.fspath(location)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"set_mirror() takes a URL or folder (str or path) or None, not "
+            f"{type(location).__name__}"
+        ) from None
+    if not isinstance(value, str):
+        raise InvalidArgumentError("set_mirror() takes a str path, not bytes")
+    _overrides["mirror"] = validate_mirror(value, "set_mirror():")
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -144,6 +209,30 @@ def set_offline(value: bool | None) -> None:
 
 
 DEFAULT_TIMEOUT = 60.0
+#: the longest download timeout (seconds, about 11.6 days): sockets refuse much longer ones
+MAX_TIMEOUT = 1_000_000.0
+
+
+def validate_timeout(value: object, what: str = "the download timeout") -> float:
+    """``value`` as seconds if it can be a download timeout: a finite number in
+    ``(0, MAX_TIMEOUT]`` (a string is parsed); else
+    :class:`~tvcompat.errors.InvalidSettingError` saying why."""
+    seconds: float | None = None
+    if isinstance(value, bool):  # True is 1 to Python, not one second to anybody
+        seconds = None
+    elif isinstance(value, str):
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = None
+    elif isinstance(value, numbers.Real):
+        seconds = float(value)
+    if seconds is None or not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT:
+        raise InvalidSettingError(
+            f"{_shown(what, value)} is not valid: give a positive number of seconds (finite, at "
+            f"most {MAX_TIMEOUT:.0f})."
+        )
+    return seconds
 
 
 def _timeout_setting() -> Setting[float]:
@@ -151,15 +240,7 @@ def _timeout_setting() -> Setting[float]:
         return Setting("download_timeout", float(_overrides["timeout"]), "api")  # type: ignore[arg-type]
     raw = _env("TVCOMPAT_DOWNLOAD_TIMEOUT")
     if raw is not None:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1.0
-        if value <= 0:
-            raise InvalidSettingError(
-                f"TVCOMPAT_DOWNLOAD_TIMEOUT={raw!r} is not valid: give a positive number "
-                "of seconds."
-            )
+        value = validate_timeout(raw, "TVCOMPAT_DOWNLOAD_TIMEOUT=")
         return Setting("download_timeout", value, "env:TVCOMPAT_DOWNLOAD_TIMEOUT")
     return Setting("download_timeout", DEFAULT_TIMEOUT, "default")
 
@@ -170,13 +251,18 @@ def download_timeout() -> float:
 
 
 def set_download_timeout(seconds: float | None) -> None:
-    """Set the download timeout; ``None`` returns to ``TVCOMPAT_DOWNLOAD_TIMEOUT`` (or 60 s)."""
+    """Set the download timeout; ``None`` returns to ``TVCOMPAT_DOWNLOAD_TIMEOUT`` (or 60 s).
+    Anything but a positive, finite number of seconds (at most ``MAX_TIMEOUT``) raises
+    :class:`~tvcompat.errors.InvalidSettingError`."""
     if seconds is None:
         _overrides.pop("timeout", None)
         return
-    if seconds <= 0:
-        raise InvalidSettingError(f"the download timeout must be positive, not {seconds!r}")
-    _overrides["timeout"] = float(seconds)
+    value: object = seconds
+    if isinstance(value, str):  # the API takes numbers; strings are the environment's
+        raise InvalidSettingError(
+            f"set_download_timeout() takes a number of seconds, not the string {value!r}"
+        )
+    _overrides["timeout"] = validate_timeout(value, "set_download_timeout():")
 
 
 _READERS: dict[str, tuple[Callable[[], Setting[object]], str]] = {

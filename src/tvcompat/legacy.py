@@ -7,6 +7,11 @@
 * ``load_state_dict_from_url``: ``torch.hub.load_state_dict_from_url`` (gone from
   ``torchvision.models.utils`` since 0.11), except that the file never runs code: it is
   refused unless it holds only tensors (see :func:`load_state_dict_from_url`).
+* The removed classes and functions that have no replacement in torchvision
+  (``ConvBNActivation``, ``SqueezeExcitation``, ``Kinetics400``, ``gen_bar_updater``...: the
+  stand-in rows of the table ``tvcompat._removed``, by name): torchvision's own on releases
+  that still have it, tvcompat's faithful stand-in (what ``tvcompat.install()`` serves) on
+  the others. ``tvcompat migrate`` rewrites their imports to these.
 
 Replace ``from torchvision.models.resnet import model_urls`` with
 ``from tvcompat.legacy import model_urls``.
@@ -14,18 +19,12 @@ Replace ``from torchvision.models.resnet import model_urls`` with
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
+import importlib
 from typing import Any
 
-from tvcompat import _catalog
-from tvcompat._net import cache as _cache
-from tvcompat._net import fetch as _fetch
-from tvcompat._net import safety as _safety
-from tvcompat.errors import InvalidArgumentError, UnknownLegacyNameError
-
-_HASH = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's HASH_REGEX for check_hash=True
+from tvcompat import _catalog, _removed
+from tvcompat._net.cache import load_state_dict_from_url
+from tvcompat.errors import UnknownLegacyNameError
 
 # two of these are served lazily by the module __getattr__ below
 __all__ = [
@@ -62,48 +61,25 @@ def _merged(attr: str) -> dict[str, str]:
     return out
 
 
-def load_state_dict_from_url(  # noqa: PLR0917 - torch.hub's signature, positionals included
-    url: str,
-    model_dir: str | os.PathLike[str] | None = None,
-    map_location: Any = None,
-    progress: bool = True,
-    check_hash: bool = False,
-    file_name: str | None = None,
-    weights_only: bool = True,
-) -> Any:
-    """``torch.hub.load_state_dict_from_url`` with the same arguments, for code written for
-    ``torchvision.models.utils``, that never runs code from the file.
+def _standin_row(name: str) -> _removed.RemovedName | None:
+    """The one stand-in row without a replacement called ``name`` (``None`` also where two
+    rows share the name: which one is meant is unknown)."""
+    rows = [
+        r
+        for r in _removed.NAMES
+        if r.name == name and r.served == _removed.STANDIN and r.replacement_module is None
+    ]
+    return rows[0] if len(rows) == 1 else None
 
-    Any URL is accepted. Into the torch hub cache (no ``model_dir`` or ``file_name``) the
-    file comes through tvcompat's downloader (mirror, offline mode, timeout, the
-    sha256-prefix check whenever the name carries one, certificate scopes); elsewhere
-    through ``torch.hub.download_url_to_file``, as torch.hub does. Then, whatever the URL,
-    the file is loaded only if every object its pickles reference is part of a plain weights
-    file (tensors, quantized tensors, ``OrderedDict``), otherwise
-    :class:`~tvcompat.errors.UnsafeWeightsFileError` is raised before anything is unpickled.
-    A checkpoint that legitimately pickles other objects (an optimizer's, an ``argparse``
-    namespace) is refused too: load such a file from a source you trust with
-    ``torch.hub.load_state_dict_from_url(url, weights_only=False)``. ``weights_only=False``
-    is refused here for that reason.
-    """
-    if not weights_only:
-        raise InvalidArgumentError(
-            "tvcompat.legacy.load_state_dict_from_url(weights_only=False): tvcompat never "
-            "unpickles code from a file. For a checkpoint from a source you trust, call "
-            "torch.hub.load_state_dict_from_url(url, weights_only=False) yourself."
-        )
-    if model_dir is None and file_name is None:
-        path = _cache.ensure_cached(url, progress=progress)
-    else:
-        import torch.hub  # noqa: PLC0415 - torch is heavy: lazy
 
-        folder = Path(model_dir) if model_dir is not None else _fetch.checkpoint_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (file_name or _fetch.file_name(url))
-        if not path.exists():
-            match = _HASH.search(_fetch.file_name(url)) if check_hash else None  # torch.hub's
-            torch.hub.download_url_to_file(url, str(path), match and match[1], progress=progress)
-    return _safety.load_checked(path, map_location)
+def _removed_name(row: _removed.RemovedName) -> Any:
+    if not _removed.installed_lacks(row):
+        value = getattr(importlib.import_module(row.module), row.name, None)
+        if value is not None:
+            return value
+    from tvcompat._install import standins  # noqa: PLC0415 - imports torch: only when used
+
+    return standins.build(row.name)
 
 
 def __getattr__(name: str) -> Any:
@@ -111,4 +87,7 @@ def __getattr__(name: str) -> Any:
         return _merged("model_urls")
     if name == "quant_model_urls":
         return _merged("quant_model_urls")
+    row = _standin_row(name) if not name.startswith("__") else None
+    if row is not None:
+        return _removed_name(row)
     raise AttributeError(f"module 'tvcompat.legacy' has no attribute {name!r}")

@@ -11,86 +11,34 @@ downloads a file while the others wait and then use it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import http.client
 import os
 import socket
 import ssl
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, Any, Callable
 from urllib.parse import unquote, urlsplit
 
 from tvcompat import _catalog, _settings
 from tvcompat._net import tls as _ssl
 from tvcompat._net.hashes import Expectation, expectation
-from tvcompat.errors import DownloadError, InvalidValueError
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from tvcompat._net.locks import _file_lock, _Lock, _remove_stale_partials, _set_aside
+from tvcompat._net.paths import OFFICIAL_HOSTS, READ_CHUNK, USER_AGENT, not_writable
+from tvcompat.errors import DownloadError
 
 __all__ = [
-    "OFFICIAL_HOSTS",
-    "READ_CHUNK",
-    "USER_AGENT",
     "Source",
-    "cache_path",
-    "checkpoint_dir",
+    "can_download",
+    "entry_label",
     "fetch",
-    "hub_dir",
+    "mirror_folder",
     "sources",
 ]
-
-#: hosts whose files a mirror replaces (every torchvision weights URL, 0.10 to 0.29).
-OFFICIAL_HOSTS = frozenset({"download.pytorch.org"})
-#: what torch.hub sends; servers and proxies that allow torch.hub allow tvcompat.
-USER_AGENT = "torch.hub"
-#: torch.hub's ``READ_DATA_CHUNK`` in torch 2.x (older torch read 8 KiB at a time).
-READ_CHUNK = 128 * 1024
-#: name of the folder, inside the checkpoints folder, that holds the per-file lock files.
-LOCK_DIR = ".tvcompat-locks"
-
-
-def hub_dir() -> Path:
-    """``torch.hub.get_dir()``, computed without importing torch.
-
-    If torch.hub is already imported (in-process use, maybe after ``torch.hub.set_dir``), it
-    answers. Otherwise the same rule as torch 1.9 to 2.14: ``$TORCH_HOME/hub``, where
-    ``TORCH_HOME`` defaults to ``$XDG_CACHE_HOME/torch`` and ``XDG_CACHE_HOME`` to ``~/.cache``
-    (``torch.hub.set_dir`` in another process cannot be seen from here, nor by any tool), so
-    ``tvcompat weights`` or ``tvcompat cache list`` need not import torch.
-    """
-    hub = sys.modules.get("torch.hub")
-    if hub is not None:
-        return Path(os.path.expanduser(hub.get_dir()))
-    torch_home = os.path.expanduser(
-        os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
-    )
-    return Path(torch_home) / "hub"
-
-
-def checkpoint_dir() -> Path:
-    """``<torch.hub.get_dir()>/checkpoints``: where torch.hub caches weights files (found
-    without importing torch, see :func:`hub_dir`)."""
-    return hub_dir() / "checkpoints"
-
-
-def file_name(url: str) -> str:
-    """The cache file name torch.hub uses for ``url``: the basename of its path."""
-    name = os.path.basename(urlsplit(url).path)
-    if not name:
-        raise InvalidValueError(f"{url!r} does not name a file")
-    return name
-
-
-def cache_path(url: str) -> Path:
-    return checkpoint_dir() / file_name(url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,6 +68,12 @@ def _mirror_folder(mirror: str) -> Path:
     return Path(os.path.expanduser(mirror))
 
 
+def mirror_folder(mirror: str) -> Path | None:
+    """The local folder a mirror setting names (a path or a ``file:`` URL); ``None`` for an
+    http(s) mirror."""
+    return None if _mirror_is_url(mirror) else _mirror_folder(mirror)
+
+
 def sources(url: str, mirror: str | None) -> list[Source]:
     """Where to look for ``url``'s file, in order.
 
@@ -138,46 +92,6 @@ def sources(url: str, mirror: str | None) -> list[Source]:
         return [Source(f"{base}/{name}", local=False) for name in names]
     folder = _mirror_folder(mirror)
     return [Source(str(folder.joinpath(*name.split("/"))), local=True) for name in names]
-
-
-# --------------------------------------------------------------------------------------------
-# One process per file: a lock next to the cache
-# --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _file_lock(dst: Path, on_wait: Callable[[], None]) -> Iterator[None]:
-    """Hold an exclusive lock for ``dst`` (``flock``; released by the kernel if the holder
-    dies). Where the filesystem refuses locks, go on without one: each process then
-    downloads for itself, still atomically."""
-    lock_dir = dst.parent / LOCK_DIR
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_dir / (dst.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
-            import msvcrt  # noqa: PLC0415 - Windows only
-
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-                    break
-                except OSError:
-                    on_wait()
-                    time.sleep(0.2)
-        else:
-            import fcntl  # noqa: PLC0415 - POSIX only
-
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                on_wait()
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                    raise
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,16 +177,21 @@ def _open_source(source: Source, timeout: float) -> tuple[Any, int | None]:
 
 
 def _transfer(
-    source: Source, dst: Path, expect: Expectation, progress: bool, timeout: float
+    source: Source, dst: Path, expect: Expectation, progress: bool, timeout: float, *, lock: _Lock
 ) -> None:
     """Copy ``source`` to ``dst`` through a ``.partial`` file: all of it, checked, or nothing."""
     temp = _temp_path(dst)
     digest = hashlib.sha256() if expect.checkable else None
+    lock.record(temp)  # first: a process killed after this line leaves a known-stale file
     try:
-        with open(temp, "xb") as out:
+        out_file = open(temp, "xb")  # noqa: SIM115 - closed by the with block below
+    except OSError as exc:
+        raise not_writable(dst.parent, exc) from exc
+    try:
+        with out_file as out:
             try:
                 stream, total = _open_source(source, timeout)
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
                 if isinstance(exc, urllib.error.HTTPError):
                     exc.close()  # it holds the connection; the error stays readable
                 if source.local:
@@ -299,7 +218,10 @@ def _transfer(
                     "tampered with on the way, or a wrong file on the mirror); it was not "
                     "cached"
                 )
-        os.replace(temp, dst)
+        try:
+            os.replace(temp, dst)
+        except OSError as exc:
+            raise not_writable(dst.parent, exc) from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
@@ -315,8 +237,26 @@ def _not_found(err: BaseException) -> bool:
     return False
 
 
-def fetch(url: str, dst: Path, *, progress: bool, announce: Callable[[str], object]) -> None:
-    """Bring ``url``'s file to ``dst`` (already known to be missing) under the lock."""
+def can_download(url: str) -> bool:
+    """Whether :func:`fetch` may get ``url``'s file now: not offline, or from a local-folder
+    mirror."""
+    if not _settings.offline():
+        return True
+    return any(s.local for s in sources(url, _settings.mirror()))
+
+
+def fetch(
+    url: str,
+    dst: Path,
+    *,
+    progress: bool,
+    announce: Callable[[str], object],
+    damaged: os.stat_result | None = None,
+) -> None:
+    """Bring ``url``'s file to ``dst`` (already known to be missing, or ``damaged``: the
+    file found damaged, set aside as ``<name>.corrupt`` under the lock unless another process
+    replaced it meanwhile) under the lock. Stale ``.partial`` files of ``dst`` are removed
+    first."""
     mirror = _settings.mirror()
     candidates = sources(url, mirror)
     if _settings.offline():
@@ -325,13 +265,19 @@ def fetch(url: str, dst: Path, *, progress: bool, announce: Callable[[str], obje
             raise DownloadError(_offline_message(url, dst, mirror))
     timeout = _settings.download_timeout()
     expect = expectation(dst.name)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise not_writable(dst.parent, exc) from exc
 
     def waiting() -> None:
         if progress:
             announce(f"Waiting for another process to download {dst.name} to {dst.parent}\n")
 
-    with _file_lock(dst, waiting):
+    with _file_lock(dst, waiting) as lock:
+        _remove_stale_partials(dst, lock)
+        if damaged is not None:
+            _set_aside(dst, damaged)
         if dst.exists():  # another process brought it while we waited
             return
         failures: list[DownloadError] = []
@@ -343,7 +289,7 @@ def fetch(url: str, dst: Path, *, progress: bool, announce: Callable[[str], obje
                 via = "" if source.location == url else f' (mirror of "{url}")'
                 announce(f'Downloading: "{source}"{via} to {dst}\n')
             try:
-                _transfer(source, dst, expect, progress, timeout)
+                _transfer(source, dst, expect, progress, timeout, lock=lock)
             except DownloadError as exc:
                 if len(candidates) > 1 and _not_found(exc):
                     failures.append(exc)
@@ -362,7 +308,7 @@ def fetch(url: str, dst: Path, *, progress: bool, announce: Callable[[str], obje
 
 def _offline_message(url: str, dst: Path, mirror: str | None) -> str:
     source = _settings.get_setting("offline").source
-    entry = _entry_label(dst.name)
+    entry = entry_label(dst.name)
     what = f"{dst.name} ({entry})" if entry else dst.name
     mirror_note = (
         f" The mirror {mirror} is a URL, which offline mode does not reach."
@@ -378,7 +324,7 @@ def _offline_message(url: str, dst: Path, mirror: str | None) -> str:
     )
 
 
-def _entry_label(name: str) -> str | None:
+def entry_label(name: str) -> str | None:
     """``"ResNet18_Weights.IMAGENET1K_V1"`` for a known weights file name, else None."""
     index = _catalog.filename_index()
     found = index.get(name)

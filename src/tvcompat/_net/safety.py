@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import io
 import pickletools
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from tvcompat._versions import capabilities
 from tvcompat.errors import UnsafeWeightsFileError
 
-__all__ = ["ALLOWED_GLOBALS", "check_file", "check_stream", "load_checked"]
+__all__ = ["ALLOWED_GLOBALS", "check_file", "check_stream", "is_damaged", "load_checked"]
 
 _STORAGES = (
     "Double",
@@ -81,6 +83,27 @@ def _refuse(name: str, why: str) -> UnsafeWeightsFileError:
     )
 
 
+class _DamagedFileError(UnsafeWeightsFileError):
+    """A file that is not a readable weights file at all (empty, truncated, malformed), as
+    opposed to one that references code: see :func:`is_damaged`."""
+
+
+def _damaged(name: str, why: str) -> UnsafeWeightsFileError:
+    return _DamagedFileError(
+        f"cannot load the weights file {name}: {why}. It is damaged (an interrupted copy or "
+        "download, a full disk) or not a weights file. Remove it with `tvcompat cache verify "
+        "--remove-corrupt` (a build then downloads the official file again)."
+    )
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether ``exc`` (from :func:`check_file`) says the file is damaged (empty,
+    truncated, not a torch file) rather than that it references code: a damaged file whose
+    name carries a hash may be downloaded again; one that references code is a security
+    refusal."""
+    return isinstance(exc, _DamagedFileError)
+
+
 def _scan_pickle(stream: IO[bytes], name: str) -> None:
     """Check one pickle from the current position to its STOP opcode (the stream is left
     after it), following strings through the memo so that STACK_GLOBAL can be checked."""
@@ -119,8 +142,8 @@ def _scan_pickle(stream: IO[bytes], name: str) -> None:
     except UnsafeWeightsFileError:
         raise
     except Exception as exc:  # a truncated or malformed pickle: torch could not load it
-        raise _refuse(name, f"its pickle data is malformed ({exc})") from None
-    raise _refuse(name, "its pickle data ends early")
+        raise _damaged(name, f"its pickle data is malformed ({exc})") from None
+    raise _damaged(name, "its pickle data ends early")
 
 
 def check_stream(stream: IO[bytes], name: str) -> None:
@@ -134,10 +157,12 @@ def check_stream(stream: IO[bytes], name: str) -> None:
         else:
             stream.seek(start)
             if _is_tar(stream):
-                raise _refuse(name, "it is a tar archive (torch's oldest format)")
+                raise _damaged(name, "it is a tar archive (torch's oldest format)")
             stream.seek(start)
             for _ in range(_LEGACY_PICKLES):
                 _scan_pickle(stream, name)
+            stream.seek(start)
+            _check_legacy_storages(stream, name)
     finally:
         stream.seek(start)
 
@@ -151,16 +176,204 @@ def _is_tar(stream: IO[bytes]) -> bool:
 
 
 def _check_zip(stream: IO[bytes], name: str) -> None:
-    with zipfile.ZipFile(stream) as archive:
-        names = archive.namelist()
-        if len(names) != len(set(names)):
-            raise _refuse(name, "its archive holds two entries of the same name")
-        pickles = [n for n in names if n.endswith(".pkl")]
-        if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in pickles):
-            raise _refuse(name, "it is a zip archive without torch's data.pkl")
-        for entry in pickles:  # data.pkl, and any other pickle torch might read
-            with archive.open(entry) as member:
-                _scan_pickle(io.BytesIO(member.read()), name)
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            names = archive.namelist()
+            if len(names) != len(set(names)):
+                raise _refuse(name, "its archive holds two entries of the same name")
+            pickles = [n for n in names if n.endswith(".pkl")]
+            if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in pickles):
+                raise _damaged(name, "it is a zip archive without torch's data.pkl")
+            for entry in pickles:  # data.pkl, and any other pickle torch might read
+                with archive.open(entry) as member:
+                    data = member.read()
+                _scan_pickle(io.BytesIO(data), name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise _damaged(name, f"its zip archive is damaged ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The legacy format's tensor data: is all of it there?
+# --------------------------------------------------------------------------------------------
+
+#: bytes per element of each ``torch.<Kind>Storage`` (``torch._utils._element_size``)
+_ELEMENT_SIZES = {
+    "Double": 8,
+    "Float": 4,
+    "Half": 2,
+    "BFloat16": 2,
+    "Long": 8,
+    "Int": 4,
+    "Short": 2,
+    "Char": 1,
+    "Byte": 1,
+    "Bool": 1,
+    "ComplexFloat": 8,
+    "ComplexDouble": 16,
+    "QInt8": 1,
+    "QUInt8": 1,
+    "QInt32": 4,
+    "QUInt4x2": 1,
+    "QUInt2x4": 1,
+}
+_INT_OPS = frozenset({"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"})
+
+
+class _Global(NamedTuple):
+    module: str
+    name: str
+
+
+class _CannotTell(Exception):
+    """The legacy layout is not one this check understands: it checks nothing then."""
+
+
+class _Mark:
+    pass
+
+
+_MARK = _Mark()
+
+
+def _pop_to_mark(stack: list[Any]) -> list[Any]:
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is _MARK:
+            items = stack[i + 1 :]
+            del stack[i:]
+            return items
+    raise _CannotTell
+
+
+def _run_values(stream: IO[bytes]) -> tuple[list[Any], Any]:
+    """Follow one (already checked) pickle's opcodes over a stack of plain values (strings,
+    ints, ``None``, globals, tuples and lists; anything else is ``None``). Return the
+    persistent ids it references and the value it unpickles to."""
+    stack: list[Any] = []
+    memo: dict[int, Any] = {}
+    pids: list[Any] = []
+
+    def pop() -> Any:
+        if not stack or stack[-1] is _MARK:
+            raise _CannotTell
+        return stack.pop()
+
+    for opcode, arg, _ in pickletools.genops(stream):
+        op = opcode.name
+        if op == "STOP":
+            return pids, pop()
+        if op == "MARK":
+            stack.append(_MARK)
+        elif op in _STRING_OPS:
+            stack.append(arg.decode("latin-1") if isinstance(arg, bytes) else arg)
+        elif op in _INT_OPS:
+            stack.append(int(arg) if isinstance(arg, (int, bool)) else None)
+        elif op == "NONE":
+            stack.append(None)
+        elif op == "GLOBAL":
+            module, _, attr = str(arg).partition(" ")
+            stack.append(_Global(module, attr))
+        elif op == "STACK_GLOBAL":
+            attr, module = pop(), pop()
+            stack.append(_Global(str(module), str(attr)))
+        elif op == "EMPTY_TUPLE":
+            stack.append(())
+        elif op in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            items = [pop() for _ in range(int(op[-1]))]
+            stack.append(tuple(reversed(items)))
+        elif op == "TUPLE":
+            stack.append(tuple(_pop_to_mark(stack)))
+        elif op == "EMPTY_LIST":
+            stack.append([])
+        elif op == "LIST":
+            stack.append(_pop_to_mark(stack))
+        elif op == "APPEND":
+            value = pop()
+            if stack and isinstance(stack[-1], list):
+                stack[-1].append(value)
+        elif op == "APPENDS":
+            items = _pop_to_mark(stack)
+            if stack and isinstance(stack[-1], list):
+                stack[-1].extend(items)
+        elif op == "BINPERSID":
+            pids.append(pop())
+            stack.append(None)
+        elif op == "MEMOIZE":
+            memo[len(memo)] = stack[-1] if stack else None
+        elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(str(arg))] = stack[-1] if stack else None
+        elif op in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo.get(int(str(arg))))
+        elif op == "POP":
+            pop()
+        elif op == "POP_MARK":
+            _pop_to_mark(stack)
+        elif op == "DUP":
+            stack.append(stack[-1] if stack else None)
+        else:  # anything else: its effect on the stack's shape, with opaque values
+            before = opcode.stack_before
+            if pickletools.markobject in before:
+                _pop_to_mark(stack)
+                for _ in range(before.index(pickletools.markobject)):
+                    pop()
+            else:
+                for _ in before:
+                    pop()
+            stack.extend(None for _ in opcode.stack_after)
+    raise _CannotTell
+
+
+def _element_size(storage_type: Any) -> int | None:
+    if not isinstance(storage_type, _Global):
+        return None
+    if storage_type == ("torch.storage", "UntypedStorage"):
+        return 1
+    if storage_type.module == "torch" and storage_type.name.endswith("Storage"):
+        return _ELEMENT_SIZES.get(storage_type.name[: -len("Storage")])
+    return None
+
+
+def _check_legacy_storages(stream: IO[bytes], name: str) -> None:
+    """A legacy checkpoint is its pickles, then each storage's data (an int64 element count
+    and the elements), in the order of the last pickle's keys: refuse a file whose data ends
+    before that, which ``torch.load`` would fail on ("unexpected EOF"). Layouts this does
+    not understand are not refused (the pickles were checked already)."""
+    try:
+        for _ in range(3):  # magic number, protocol, system info
+            _run_values(stream)
+        pids, _ = _run_values(stream)
+        _, keys = _run_values(stream)
+        sizes: dict[str, int] = {}
+        for pid in pids:
+            if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"):
+                raise _CannotTell
+            element = _element_size(pid[1])
+            if element is None or not isinstance(pid[2], str):
+                raise _CannotTell
+            sizes[str(pid[2])] = element
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise _CannotTell
+    except (_CannotTell, ValueError, TypeError, IndexError):
+        return
+    position = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    for key in keys:
+        element = sizes.get(key)
+        if element is None:
+            return
+        stream.seek(position)
+        header = stream.read(8)
+        if len(header) < 8:
+            raise _damaged(name, f"it is truncated: the data of storage {key!r} is missing")
+        (count,) = struct.unpack("<q", header)
+        if count < 0:
+            return
+        position += 8 + count * element
+        if position > end:
+            raise _damaged(
+                name,
+                f"it is truncated: its tensor data ends {position - end} bytes early "
+                f"(at {end} of at least {position} bytes)",
+            )
 
 
 def check_file(path: str | Path) -> None:

@@ -1,7 +1,8 @@
 """The ``tvcompat`` command (also ``python -m tvcompat``).
 
-Commands: ``doctor``, ``models``, ``weights``, ``download``, ``cache list|verify`` and
-``migrate``; ``tvcompat COMMAND --help`` describes each. Listing commands take ``--json``.
+Commands: ``doctor``, ``models``, ``weights``, ``download``, ``cache list|verify``,
+``migrate`` and ``run`` (which passes on the exit code of the command it runs);
+``tvcompat COMMAND --help`` describes each. Listing commands take ``--json``.
 
 Exit codes: 0 ok; 1 a problem was found (a failed handshake, a corrupt cached file, a failed
 download, files ``migrate --check`` would change, a file that cannot be parsed); 2 the command
@@ -22,8 +23,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tvcompat._settings import get_settings
-from tvcompat.cli import cache, doctor, download, migrate, models, weights
-from tvcompat.cli._output import OK, USAGE
+from tvcompat.cli import cache, doctor, download, migrate, models, run, weights
+from tvcompat.cli._output import OK, PROBLEM, USAGE
 from tvcompat.errors import DownloadError, TvcompatError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -49,7 +50,7 @@ class Command(Protocol):
 
 
 #: the commands, in the order ``tvcompat --help`` lists them
-COMMANDS: tuple[Command, ...] = (doctor, models, weights, download, cache, migrate)
+COMMANDS: tuple[Command, ...] = (doctor, models, weights, download, cache, migrate, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,8 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return USAGE
     try:
         result: int = args.run(args)
-    except DownloadError:
-        raise
+    except DownloadError as exc:  # a failed download or an unusable cache: a problem found
+        print(f"tvcompat {args.command}: error: {exc}", file=sys.stderr)
+        return PROBLEM
     except TvcompatError as exc:  # cli._output.UsageError is one too
         # unknown model or weights names, weights that do not fit the model, a builder
         # newer than the installed torchvision, no legacy weights: the request is wrong
@@ -94,4 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except BrokenPipeError:  # `tvcompat models | head`
         return OK
+    except OSError as exc:  # the environment (a folder that cannot be read or written...)
+        print(f"tvcompat {args.command}: error: {_os_error(exc)}", file=sys.stderr)
+        return PROBLEM
+    except KeyboardInterrupt:
+        print(f"tvcompat {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     return result
+
+
+#: the exit code after Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -161,7 +161,10 @@ _VERIFY_WORDS = {
 def _handshake(
     label: str, host: str, port: int, context: ssl.SSLContext, *, timeout: float, proxy: str | None
 ) -> Attempt:
-    conn = _connection(host, port, context, timeout, proxy)
+    try:
+        conn = _connection(host, port, context, timeout, proxy)
+    except ValueError as exc:  # HTTPS_PROXY=http://[::1 ...
+        return Attempt(label, False, "proxy", f"the proxy {proxy!r} is not a valid URL ({exc})")
     try:
         conn.connect()
         sock = conn.sock

@@ -13,18 +13,22 @@ import platform
 import ssl
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tvcompat.__about__ import __version__
+from tvcompat._bootstrap import run_state
 from tvcompat._models.registry import resolve
-from tvcompat._net.fetch import checkpoint_dir
-from tvcompat._settings import get_settings
+from tvcompat._net.fetch import mirror_folder
+from tvcompat._net.paths import checkpoint_dir
+from tvcompat._settings import get_settings, validate_timeout
 from tvcompat._versions import capabilities, torch_version, torchvision_version
 from tvcompat.cli import _tls
 from tvcompat.cli._output import OK, PROBLEM, UsageError, add_json_flag, emit_json, plural, size
 from tvcompat.cli.cache import CacheFile, list_cache
 from tvcompat.cli.weights import entry_url
-from tvcompat.errors import BuilderNotAvailableError
+from tvcompat.errors import BuilderNotAvailableError, InvalidSettingError
 
 __all__ = [
     "DESCRIPTION",
@@ -83,10 +87,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=10.0,
         help="with --online: seconds to wait (default 10)",
     )
+
+
+def _seconds(text: str) -> float:
+    """argparse type of ``--timeout``: the download timeout's rules."""
+    try:
+        return validate_timeout(text, "--timeout")
+    except InvalidSettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_url(url: str) -> None:
+    """``--url`` must be a host or an https URL whose host and port can be read."""
+    try:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise UsageError(f"--url {url}: not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise UsageError(f"--url {url}: names no host")
+
+
+def setting_problems(settings: dict[str, dict[str, Any]]) -> list[str]:
+    """What is wrong with valid settings, that using them would show: a mirror folder that
+    does not exist."""
+    mirror = settings.get("mirror", {}).get("value")
+    if not isinstance(mirror, str):
+        return []
+    folder = mirror_folder(mirror)
+    if folder is None or folder.is_dir():
+        return []
+    source = settings["mirror"]["source"]
+    what = "is a file, not a folder" if folder.exists() else "does not exist"
+    return [
+        f"the weights mirror folder {folder} ({source}) {what}: every download fails. "
+        "Create it and put the weights files there, or unset the mirror "
+        "(TVCOMPAT_WEIGHTS_MIRROR / tvcompat.set_mirror(None))."
+    ]
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder this user cannot search: reported with the cache
+        return False
+
+
+def _blocked_by_a_file(folder: Path) -> Path | None:
+    """The file that stands where ``folder`` or one of its parents should be, if any."""
+    for path in (folder, *folder.parents):
+        try:
+            if path.exists():
+                return None if path.is_dir() else path
+        except OSError:
+            return None
+    return None
 
 
 def settings_state() -> tuple[dict[str, dict[str, Any]], int]:
@@ -103,7 +162,10 @@ def settings_state() -> tuple[dict[str, dict[str, Any]], int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.url is not None:
+        _check_url(args.url)
     settings, problems = settings_state()
+    found = setting_problems(settings)
     report: dict[str, Any] = {
         "tvcompat": __version__,
         "python": platform.python_version(),
@@ -111,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         "torchvision": str(torchvision_version()),
         "capabilities": capabilities().as_dict(),
         "settings": settings,
+        "install": run_state(),
         "pretrained=True": {},
     }
     cache = checkpoint_dir()
@@ -132,9 +195,20 @@ def run(args: argparse.Namespace) -> int:
         report["pretrained=True"][model] = {
             "weights": str(entry),
             "url": url,
-            "cached": bool(url and (cache / url.rpartition("/")[2]).is_file()),
+            "cached": bool(url and _is_file(cache / url.rpartition("/")[2])),
         }
-    files = list_cache(cache)
+    blocked = _blocked_by_a_file(cache)
+    if blocked is not None:
+        found.append(
+            f"{blocked} is a file, where a folder of the torch hub cache {cache} should be: "
+            "downloads fail. Remove it, or point TORCH_HOME (or torch.hub.set_dir()) elsewhere."
+        )
+    try:
+        files = list_cache(cache)
+    except OSError as exc:
+        files = []
+        found.append(f"cannot list the torch hub cache {cache}: {exc.strerror or exc}")
+    found += [f"{cache / f.name}: {f.problem}" for f in files if f.problem]
     report["hub_cache"] = {
         "hub_dir": str(cache.parent),
         "checkpoints": str(cache),
@@ -145,13 +219,19 @@ def run(args: argparse.Namespace) -> int:
     report["certificates"] = ca_report()
     online = None
     if args.online:
-        try:
-            online = _tls.check(args.url, cafile=args.cafile, timeout=args.timeout)
-        except (FileNotFoundError, ssl.SSLError) as exc:
-            raise UsageError(str(exc)) from exc
-        report["online"] = online.as_dict()
-        if not online.ok:
-            problems += 1
+        invalid_mirror = settings.get("mirror", {}).get("error")
+        if args.url is None and invalid_mirror:
+            found.append(f"online check skipped: {invalid_mirror}")
+        else:
+            try:
+                online = _tls.check(args.url, cafile=args.cafile, timeout=args.timeout)
+            except (FileNotFoundError, ssl.SSLError) as exc:
+                raise UsageError(str(exc)) from exc
+            report["online"] = online.as_dict()
+            if not online.ok:
+                problems += 1
+    report["problems"] = found
+    problems += len(found)
     if args.json:
         emit_json(report)
     else:
@@ -180,6 +260,7 @@ def _print_report(
             print(f"  {name:<32} INVALID: {s['error']}")
         else:
             print(f"  {name:<32} {s['value']!s:<24} ({s['source']})")
+    _print_install(report["install"])
     print("pretrained=True resolves to:")
     for model, r in report["pretrained=True"].items():
         if "error" in r:
@@ -193,6 +274,25 @@ def _print_report(
     _print_certificates(report["certificates"])
     if online is not None:
         _print_online(online)
+    if report["problems"]:
+        print("problems:")
+        for problem in report["problems"]:
+            print(f"  {problem}")
+
+
+def _print_install(state: dict[str, Any]) -> None:
+    print("install layer (tvcompat.install(), tvcompat run):")
+    waiting = (
+        " (tvcompat run: installs when torchvision is imported)" if state["hook_waiting"] else ""
+    )
+    print(f"  {'installed in this process':<32} {'yes' if state['installed'] else 'no'}{waiting}")
+    if state["tvcompat_run"]:
+        run = f"yes ({state['bootstrap']} on PYTHONPATH)"
+    elif state["bootstrap_on_pythonpath"]:
+        run = f"no (opted out: TVCOMPAT_RUN={state['TVCOMPAT_RUN']})"
+    else:
+        run = "no"
+    print(f"  {'tvcompat run environment':<32} {run}")
 
 
 def _print_hub_cache(hub: dict[str, Any], files: list[CacheFile]) -> None:
@@ -204,7 +304,8 @@ def _print_hub_cache(hub: dict[str, Any], files: list[CacheFile]) -> None:
         f"{size(hub['total_bytes'])})"
     )
     for f in files:
-        print(f"  {f.name:<48} {size(f.size):>10}  {f.what}")
+        problem = f"  PROBLEM: {f.problem}" if f.problem else ""
+        print(f"  {f.name:<48} {size(f.size):>10}  {f.what}{problem}")
 
 
 def _print_certificates(ca: dict[str, Any]) -> None:

@@ -65,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
         files = _migrate.python_files([Path(p) for p in args.paths])
     except (TorchvisionTooOldError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
+    from tvcompat._migrate.files import migrate_files  # noqa: PLC0415 - needs libcst, as above
+
     mode = "write" if args.write else "check" if args.check else "diff"
-    results = [
-        _migrate.migrate_file(path, target=args.target, write=mode == "write") for path in files
-    ]
+    # every file is checked before any is written: one that cannot be migrated is reported
+    # and left alone, and never stops the job half-way
+    results = migrate_files(files, target=args.target, write=mode == "write")
     changed = [r for r in results if r.changed]
     errors = [r for r in results if r.error]
     if args.json:
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             if r.error:
                 print(f"{r.path}: error: {r.error}", file=sys.stderr)
+                continue  # left alone: its findings were not applied
             for f in r.findings:
                 if f.rewritten:
                     if mode != "diff":
@@ -93,12 +96,15 @@ def run(args: argparse.Namespace) -> int:
                     )
             if r.changed and mode == "diff":
                 sys.stdout.write(r.diff())
-        calls = sum(f.rewritten for r in results for f in r.findings)
-        skipped = sum(not f.rewritten for r in results for f in r.findings)
+        done = [r for r in results if not r.error]
+        calls = sum(f.rewritten for r in done for f in r.findings)
+        skipped = sum(not f.rewritten for r in done for f in r.findings)
         verb = {"write": "rewrote", "check": "would rewrite", "diff": "would rewrite"}[mode]
+        failed = f"; {plural(len(errors), 'file')} left alone (errors above)" if errors else ""
         print(
             f"{verb} {plural(calls, 'call')} in {plural(len(changed), 'file')} (target "
-            f"{args.target}); {skipped} not rewritten; {plural(len(results), 'file')} checked",
+            f"{args.target}); {skipped} not rewritten; {plural(len(results), 'file')} "
+            f"checked{failed}",
             file=sys.stderr,
         )
     if errors or (mode == "check" and changed):

@@ -15,7 +15,7 @@ from typing import Any
 from tvcompat import _catalog
 from tvcompat._models.registry import model_key, registered_name
 from tvcompat._models.resolve import legacy_entry
-from tvcompat._net.fetch import checkpoint_dir
+from tvcompat._net.paths import checkpoint_dir
 from tvcompat._versions import torchvision_version
 from tvcompat._weights import _url
 from tvcompat.cli._output import OK, Table, add_json_flag, emit_json
