@@ -1,6 +1,7 @@
 """Sessions: lint, typecheck, docs, and the test-suite on every real torch/torchvision pair.
 
-``nox`` runs them all (this is what CI runs). ``nox -s "matrix(tv0.29.1)"`` runs one pair.
+``nox`` runs them all (this is what CI runs): the ``tests`` session runs every pair of the
+matrix, two at a time. ``nox -s "matrix(tv0.29.1)"`` runs one pair.
 
 The matrix installs real torch/torchvision pairs from the package registry into virtual
 environments outside the clone (``$TVCOMPAT_NOX_ENVDIR``, default ``~/.cache/tvcompat/nox``),
@@ -11,12 +12,16 @@ what is installed) and only tvcompat itself is reinstalled afterwards.
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
 import nox
 
 ENVDIR = Path(os.environ.get("TVCOMPAT_NOX_ENVDIR", Path.home() / ".cache/tvcompat/nox"))
-nox.options.sessions = ["lint", "typecheck", "docs", "matrix"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 
 #: (torchvision, torch, python) pairs the test-suite must pass on.
 MATRIX = [
@@ -40,42 +45,143 @@ TEST_DEPS = [
     "packaging",
     "certifi",
     "tqdm",
+    "coverage[toml]==7.6.*",  # 7.6 supports Python 3.9-3.13, the whole matrix
 ]
+#: the least branch coverage of tvcompat (percent) the newest pair's full run may reach
+COVERAGE_FLOOR = 88  # measured 89.9 (tv0.29.1, py3.11)
+#: real third-party packages that tests/test_third_party.py runs, per torchvision release of the
+#: matrix: installed with ``pip install --no-deps`` (pip never replaces torch), each pinned
+#: with exactly what it imports that the pair lacks (numpy, packaging, tqdm, typing_extensions
+#: are there already).
+THIRD_PARTY = {
+    # torchmetrics 1.9.0 declares torch>=2.0 but runs on torch 1.11 once torchvision has the
+    # 0.13 names (the issue's case: `import torchmetrics` fails on 0.12 without tvcompat);
+    # it imports lightning_utilities, numpy, packaging, typing_extensions. lpips 0.1.4
+    # imports numpy, scipy (scipy.ndimage) and tqdm.
+    "0.12.0": [
+        "torchmetrics==1.9.0",
+        "lightning-utilities==0.15.3",
+        "lpips==0.1.4",
+        "scipy==1.15.3",
+    ],
+    "0.29.1": [
+        "torchmetrics==1.9.0",
+        "lightning-utilities==0.15.3",
+        "lpips==0.1.4",
+        "scipy==1.17.1",
+    ],
+}
 
 
 def pair_python(session: nox.Session, tv: str, torch: str, py: str) -> str:
     """The interpreter of the venv holding this pair, created and installed when missing."""
+    return prepare_pair(lambda *args: session.run_install(*args, external=True), tv, torch, py)
+
+
+def prepare_pair(run: Callable[..., Any], tv: str, torch: str, py: str) -> str:
+    """Create and install the pair's venv when missing or outdated (each command through
+    ``run``); return its interpreter."""
     venv = ENVDIR / f"tv{tv}-py{py}"
     python = venv / "bin" / "python"
     if not python.exists():
         pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
         found = sorted(pyenv_root.glob(f"versions/{py}.*/bin/python{py}"))
         base = str(found[-1]) if found else f"python{py}"
-        session.run_install(base, "-m", "venv", str(venv), external=True)
-        session.run_install(str(python), "-m", "pip", "install", "-q", "-U", "pip", external=True)
+        run(base, "-m", "venv", str(venv))
+        run(str(python), "-m", "pip", "install", "-q", "-U", "pip")
     spec = [f"torch=={torch}", f"torchvision=={tv}", *TEST_DEPS]
     if tuple(int(p) for p in torch.split(".")[:2]) < (2, 3):
         spec.append("numpy<2")  # torch < 2.3 was built against numpy 1 (warns on import)
+    extra = THIRD_PARTY.get(tv, [])
     marker = venv / ".tvcompat-pair"
-    wanted = "\n".join(spec)
+    wanted = "\n".join([*spec, *(f"--no-deps {pin}" for pin in extra)])
     if not marker.exists() or marker.read_text() != wanted:
-        session.run_install(str(python), "-m", "pip", "install", "-q", *spec, external=True)
+        run(str(python), "-m", "pip", "install", "-q", *spec)
+        if extra:
+            run(str(python), "-m", "pip", "install", "-q", "--no-deps", *extra)
+        dropped = _no_deps_names(marker) - _no_deps_names(wanted)
+        if dropped:  # no longer listed: its tests must skip, not run an old pin
+            run(str(python), "-m", "pip", "uninstall", "-q", "-y", *sorted(dropped))
         marker.write_text(wanted)
-    session.run_install(
-        str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", ".", external=True
-    )
+    run(str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", ".")
     return str(python)
+
+
+def _no_deps_names(marker: Path | str) -> set[str]:
+    """The distributions a marker (its file, or its text) lists as installed ``--no-deps``."""
+    if isinstance(marker, Path):
+        marker = marker.read_text() if marker.exists() else ""
+    prefix = "--no-deps "
+    lines = marker.splitlines()
+    return {line[len(prefix) :].split("==")[0] for line in lines if line.startswith(prefix)}
 
 
 @nox.session(python=False)
 @nox.parametrize(("tv", "torch", "py"), [nox.param(*m, id=f"tv{m[0]}") for m in MATRIX])
 def matrix(session: nox.Session, tv: str, torch: str, py: str) -> None:
     """Run the test-suite on one real torch/torchvision pair (pytest's exit code 5, no tests
-    collected, fails the session like any other non-zero code)."""
+    collected, fails the session like any other non-zero code: ``coverage run`` exits with
+    pytest's code).
+
+    The newest pair runs it under ``coverage run --branch`` and fails below
+    ``COVERAGE_FLOOR`` (a run narrowed by posargs only prints the report)."""
     python = pair_python(session, tv, torch, py)
-    session.run(  # (skipped under --install-only)
-        python, "-m", "pytest", "-p", "no:cacheprovider", "-q", *session.posargs, external=True
-    )
+    env = {"COVERAGE_FILE": str(Path(session.create_tmp()) / ".coverage")}
+    for command in pair_commands(python, tv, list(session.posargs)):
+        session.run(*command, env=env, external=True)  # (skipped under --install-only)
+
+
+def pair_commands(python: str, tv: str, posargs: list[str]) -> list[list[str]]:
+    """The commands that test one pair: pytest, under ``coverage run`` for the newest."""
+    pytest = ["-m", "pytest", "-p", "no:cacheprovider", "-q", *posargs]
+    if tv != NEWEST[0]:
+        return [[python, *pytest]]
+    coverage = [python, "-m", "coverage"]
+    floor = [] if posargs else [f"--fail-under={COVERAGE_FLOOR}"]
+    return [
+        [*coverage, "run", "--branch", "--source", "tvcompat", *pytest],
+        [*coverage, "report", *floor],
+    ]
+
+
+#: pairs prepared and tested at once by the ``tests`` session (the machine has 2 cores)
+JOBS = int(os.environ.get("TVCOMPAT_NOX_JOBS", "2"))
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Every pair of the matrix, ``JOBS`` at a time: each job installs its pair's venv when
+    missing, then runs what ``matrix(tvX)`` runs; each pair's output is printed when it ends
+    and the session fails if any pair failed (pytest's exit code 5 included)."""
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(JOBS) as pool:
+        jobs = {m[0]: pool.submit(_test_pair, Path(tmp), *m, list(session.posargs)) for m in MATRIX}
+        failed = []
+        for tv, job in jobs.items():
+            code, log = job.result()
+            print(f"===== matrix(tv{tv}): exit {code} =====\n{log}", flush=True)  # noqa: T201
+            if code:
+                failed.append(f"tv{tv}")
+    if failed:
+        session.error(f"failed on {', '.join(failed)}")
+
+
+def _test_pair(tmp: Path, tv: str, torch: str, py: str, posargs: list[str]) -> tuple[int, str]:
+    log = tmp / f"tv{tv}.log"
+    env = {**os.environ, "COVERAGE_FILE": str(tmp / f"tv{tv}.coverage")}
+    with log.open("w") as out:
+
+        def run(*args: str) -> None:
+            out.write(f"$ {' '.join(args)}\n")
+            out.flush()
+            subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, env=env, check=True)
+
+        try:
+            python = prepare_pair(run, tv, torch, py)
+            for command in pair_commands(python, tv, posargs):
+                run(*command)
+        except subprocess.CalledProcessError as exc:
+            return exc.returncode or 1, log.read_text()
+    return 0, log.read_text()
 
 
 def _newest_with(session: nox.Session, *extra: str) -> str:

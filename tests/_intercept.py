@@ -53,6 +53,7 @@ def intercept(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(tvcompat._net.cache, "ensure_cached", ensure_cached)
     monkeypatch.setattr(tvcompat._net.cache, "ensure_checked", ensure_cached)
+    monkeypatch.setattr(tvcompat._net.cache, "load_state_dict", _capture)  # tvcompat's own loads
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _capture)
     import torch.utils.model_zoo as zoo
 

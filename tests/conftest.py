@@ -73,12 +73,29 @@ def _no_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         mp.setattr(socket.socket, "connect", guarded_connect)
         mp.setattr(socket.socket, "connect_ex", guarded_connect_ex)
         mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
-        for name in ("TVCOMPAT_WEIGHTS_MIRROR", "TVCOMPAT_OFFLINE", "TVCOMPAT_DOWNLOAD_TIMEOUT"):
+        for name in (
+            "TVCOMPAT_PRETRAINED",
+            "TVCOMPAT_WEIGHTS_MIRROR",
+            "TVCOMPAT_OFFLINE",
+            "TVCOMPAT_DOWNLOAD_TIMEOUT",
+        ):
             mp.delenv(name, raising=False)
         for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
             mp.delenv(name, raising=False)
         mp.setenv("NO_PROXY", "127.0.0.1,localhost")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _pretrained_policy() -> Iterator[None]:
+    """Every test starts and ends with no ``set_pretrained_policy`` override (what
+    ``pretrained=True`` means comes from ``TVCOMPAT_PRETRAINED``, cleared above, or the
+    default), whatever a test sets or fails to reset."""
+    from tvcompat import _settings
+
+    _settings.set_pretrained_policy(None)
+    yield
+    _settings.set_pretrained_policy(None)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from _files import write_state_dict
 from tvcompat import _catalog, _settings
 from tvcompat._net import fetch as _fetch
 from tvcompat._net import hashes as _hashes
+from tvcompat._net import paths as _paths
 from tvcompat.downloads import (
     KNOWN_WRONG_NAMES,
     cafile_downloads,
@@ -57,7 +58,7 @@ def leftovers(folder: Path) -> list[str]:
     """Files in the checkpoints folder (lock files aside)."""
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name != _fetch.LOCK_DIR)
+    return sorted(p.name for p in folder.iterdir() if p.name != _paths.LOCK_DIR)
 
 
 @pytest.fixture

@@ -22,10 +22,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "tvcompat._settings",
         "tvcompat._deprecations",
     ),
-    "catalog": ("tvcompat._catalog",),
+    "catalog": ("tvcompat._catalog", "tvcompat._removed"),
     "downloads": ("tvcompat._net",),
     "weights": ("tvcompat._weights", "tvcompat._presets"),
     "models": ("tvcompat._models",),
+    "install": ("tvcompat._install",),
     "training": ("tvcompat.training",),
     "api": (
         "tvcompat",
@@ -45,7 +46,8 @@ _CORE = ("base", "catalog", "downloads", "weights", "models")
 ALLOWED: dict[str, set[str]] = {
     **{layer: set(_CORE[: i + 1]) for i, layer in enumerate(_CORE)},
     "training": {"base", "training"},
-    "api": {*_CORE, "training", "api"},
+    "install": {*_CORE, "install"},
+    "api": {*_CORE, "install", "training", "api"},
     "migrate": {*_CORE, "migrate"},
     "cli": set(LAYERS),
 }

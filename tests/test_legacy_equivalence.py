@@ -17,6 +17,7 @@ from tvcompat import _catalog
 from tvcompat._models import registry as _registry
 from tvcompat._models.build import torchvision_builder
 from tvcompat._models.resolve import _legacy_entry
+from tvcompat._models.resolve import resolve as resolve_key
 from tvcompat.errors import NoPretrainedWeightsError
 
 AVAILABLE = [
@@ -93,13 +94,25 @@ def test_legacy_forms_load_what_torchvision_loads(
             theirs = outcome(theirs_fn, quiet=True, **kwargs)
             fetched.clear()
             ours = outcome(ours_fn, **kwargs)
+            # the catalog records each form under the label legacy_forms gives it, the
+            # backbone form too; what sets that form apart is where the entry goes: the
+            # backbone slot (and no full weights), not the weights slot
+            expected = _legacy_entry(key, form)
+            slot, other = (
+                ("weights_backbone", "weights")
+                if form == "pretrained_backbone=True"
+                else ("weights", "weights_backbone")
+            )
+            if expected is not None:
+                resolution = resolve_key(key, (), kwargs)
+                assert getattr(resolution, slot) == expected, (form, resolution)
+                assert getattr(resolution, other) is None, (form, resolution)
             if isinstance(theirs, str):
                 assert ours == theirs, (form, ours)
                 assert fetched == [theirs], form
+                assert expected is not None, form
+                assert expected.url == theirs, (form, expected)
                 continue
-            expected = _legacy_entry(
-                key, form if form != "pretrained_backbone=True" else "pretrained_backbone=True"
-            )
             if isinstance(theirs, ModuleNotFoundError):
                 # this release needs an optional dependency for it (0.10's quantized
                 # inception_v3 imports scipy): tvcompat fails the same way

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
         set_offline,
         set_pretrained_policy,
     )
+    from tvcompat._install import install, installed, is_installed, uninstall
     from tvcompat._versions import capabilities
     from tvcompat.downloads import (
         CachedFile,
@@ -121,6 +122,7 @@ _LAZY: dict[str, str] = {
         "tvcompat._settings",
     ),
     "capabilities": "tvcompat._versions",
+    **dict.fromkeys(("install", "uninstall", "installed", "is_installed"), "tvcompat._install"),
     **dict.fromkeys(
         (
             "insecure_downloads",
@@ -194,6 +196,9 @@ __all__ = [
     "get_settings",
     "get_weight",
     "insecure_downloads",
+    "install",
+    "installed",
+    "is_installed",
     "legacy",
     "list_models",
     "optical_flow",
@@ -211,6 +216,7 @@ __all__ = [
     "train_step",
     "training",
     "truststore_downloads",
+    "uninstall",
     "uninstall_ssl_dispatcher",
     "verify_cache",
     "video",

@@ -94,7 +94,10 @@ class VideoClassification(nn.Module):
             vid = vid.unsqueeze(dim=0)
         n, t, c, h, w = vid.shape
         vid = vid.view(-1, c, h, w)
-        vid = F.resize(vid, self.resize_size, interpolation=self.interpolation, **_RESIZE_KWARGS)
+        # torchvision's video preset never antialiases (0.13/0.14: the tensor default; 0.15+:
+        # antialias=False), unlike its image presets
+        no_antialias: dict[str, Any] = {"antialias": False} if _HAS_ANTIALIAS else {}
+        vid = F.resize(vid, self.resize_size, interpolation=self.interpolation, **no_antialias)
         vid = F.center_crop(vid, self.crop_size)
         vid = F.convert_image_dtype(vid, torch.float)
         vid = F.normalize(vid, mean=self.mean, std=self.std)
