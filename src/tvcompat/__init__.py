@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
         silence_deprecations,
         silence_deprecations_globally,
     )
+    from tvcompat._install import install, installed, is_installed, uninstall
     from tvcompat._models.registry import (
         get_model,
         get_model_builder,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time
         set_offline,
         set_pretrained_policy,
     )
-    from tvcompat._install import install, installed, is_installed, uninstall
     from tvcompat._versions import capabilities
     from tvcompat.downloads import (
         CachedFile,
