@@ -68,7 +68,8 @@ def check(label, **extra):
         "pid": os.getpid(),
         **extra,
     }
-    print("PROBE " + json.dumps(report), flush=True)
+    sys.stdout.flush()  # one write of one line: torchrun's ranks share the pipe
+    os.write(sys.stdout.fileno(), ("PROBE " + json.dumps(report) + "\n").encode())
     return report
 '''
 
