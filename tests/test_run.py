@@ -69,7 +69,7 @@ def check(label, **extra):
         **extra,
     }
     sys.stdout.flush()  # one write of one line: torchrun's ranks share the pipe
-    os.write(sys.stdout.fileno(), ("PROBE " + json.dumps(report) + "\n").encode())
+    os.write(sys.stdout.fileno(), ("PROBE " + json.dumps(report) + "\\n").encode())
     return report
 '''
 
