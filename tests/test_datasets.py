@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pytest
 
+from _scopes import insecure
 from tvcompat.downloads import (
     cafile_downloads,
-    insecure_downloads,
     set_mirror,
     set_offline,
     uninstall_ssl_dispatcher,
 )
-from tvcompat.errors import TvcompatWarning
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -223,26 +222,6 @@ def _fresh_dispatcher() -> Iterator[None]:
     yield
     uninstall_ssl_dispatcher()
     urllib.request.install_opener(None)
-
-
-def insecure() -> Any:
-    """``insecure_downloads()`` with its warning expected (warnings are errors here)."""
-    return _Both(pytest.warns(TvcompatWarning, match="NOT verified"), insecure_downloads())
-
-
-class _Both:
-    def __init__(self, outer: Any, inner: Any) -> None:
-        self.outer, self.inner = outer, inner
-
-    def __enter__(self) -> None:
-        self.outer.__enter__()
-        self.inner.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            self.inner.__exit__(*exc)
-        finally:
-            self.outer.__exit__(*exc)
 
 
 def mnist(root: Path) -> Any:

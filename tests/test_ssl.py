@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from _scopes import insecure
 from tvcompat._net import tls as _ssl
 from tvcompat.downloads import (
     cafile_downloads,
@@ -44,26 +45,6 @@ def hub_download(url: str, dst: Path) -> None:
     import torch.hub
 
     torch.hub.download_url_to_file(url, str(dst), progress=False)
-
-
-def insecure() -> Any:
-    """``insecure_downloads()`` with its warning expected (warnings are errors here)."""
-    return _Both(pytest.warns(TvcompatWarning, match="NOT verified"), insecure_downloads())
-
-
-class _Both:
-    def __init__(self, outer: Any, inner: Any) -> None:
-        self.outer, self.inner = outer, inner
-
-    def __enter__(self) -> None:
-        self.outer.__enter__()
-        self.inner.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            self.inner.__exit__(*exc)
-        finally:
-            self.outer.__exit__(*exc)
 
 
 @pytest.fixture(autouse=True)
