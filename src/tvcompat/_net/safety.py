@@ -17,6 +17,7 @@ import io
 import pickletools
 import struct
 import tarfile
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -399,7 +400,11 @@ def load_checked(path: str | Path, map_location: Any = None) -> Any:
         check_stream(stream, Path(path).name)
         if capabilities().torch_load_weights_only:
             try:
-                return torch.load(stream, map_location=map_location, weights_only=True)
+                with warnings.catch_warnings():  # torch 2.0/2.1's own unpickler uses the
+                    warnings.filterwarnings(  # TypedStorage it deprecates: not the caller's
+                        "ignore", message="TypedStorage is deprecated", category=UserWarning
+                    )
+                    return torch.load(stream, map_location=map_location, weights_only=True)
             except pickle.UnpicklingError:
                 stream.seek(0)
         return torch.load(stream, map_location=map_location)
