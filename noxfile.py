@@ -12,6 +12,7 @@ what is installed) and only tvcompat itself is reinstalled afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -84,10 +85,7 @@ def prepare_pair(run: Callable[..., Any], tv: str, torch: str, py: str) -> str:
     venv = ENVDIR / f"tv{tv}-py{py}"
     python = venv / "bin" / "python"
     if not python.exists():
-        pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-        found = sorted(pyenv_root.glob(f"versions/{py}.*/bin/python{py}"))
-        base = str(found[-1]) if found else f"python{py}"
-        run(base, "-m", "venv", str(venv))
+        run(base_python(py), "-m", "venv", str(venv))
         run(str(python), "-m", "pip", "install", "-q", "-U", "pip")
     spec = [f"torch=={torch}", f"torchvision=={tv}", *TEST_DEPS]
     if tuple(int(p) for p in torch.split(".")[:2]) < (2, 3):
@@ -105,6 +103,13 @@ def prepare_pair(run: Callable[..., Any], tv: str, torch: str, py: str) -> str:
         marker.write_text(wanted)
     run(str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", ".")
     return str(python)
+
+
+def base_python(py: str) -> str:
+    """The newest pyenv interpreter of Python ``py`` (else ``python<py>`` on the PATH)."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(pyenv_root.glob(f"versions/{py}.*/bin/python{py}"))
+    return str(found[-1]) if found else f"python{py}"
 
 
 def _no_deps_names(marker: Path | str) -> set[str]:
@@ -224,11 +229,87 @@ def docs(session: nox.Session) -> None:
     )
 
 
+#: Every minor release the catalog is read from, 0.10 -> 0.29, each at its newest patch:
+#: (torchvision, torch, python). The MATRIX pairs reuse their venvs; the others are installed
+#: one at a time into a temporary venv, dumped, and removed (each is 2-7 GB).
+CATALOG_RELEASES = [
+    ("0.10.1", "1.9.1", "3.9"),
+    ("0.11.3", "1.10.2", "3.9"),
+    ("0.12.0", "1.11.0", "3.10"),
+    ("0.13.1", "1.12.1", "3.10"),
+    ("0.14.1", "1.13.1", "3.10"),
+    ("0.15.2", "2.0.1", "3.11"),
+    ("0.16.2", "2.1.2", "3.11"),
+    ("0.17.2", "2.2.2", "3.11"),
+    ("0.18.1", "2.3.1", "3.11"),
+    ("0.19.1", "2.4.1", "3.11"),
+    ("0.20.1", "2.5.1", "3.12"),
+    ("0.21.0", "2.6.0", "3.11"),
+    ("0.22.1", "2.7.1", "3.11"),
+    ("0.23.0", "2.8.0", "3.11"),
+    ("0.24.1", "2.9.1", "3.13"),
+    ("0.25.0", "2.10.0", "3.11"),
+    ("0.26.0", "2.11.0", "3.11"),
+    ("0.27.1", "2.12.1", "3.11"),
+    ("0.28.0", "2.13.0", "3.11"),
+    ("0.29.1", "2.14.1", "3.11"),
+]
+GENERATOR = "scripts/generate_catalog.py"
+
+
+def _catalog_releases(session: nox.Session) -> tuple[str, list[str]]:
+    """The generator's interpreter and, per release, what it reads: the version when its
+    dump is cached (``~/.cache/tvcompat/dumps``, keyed by release and dumper), else the
+    interpreter of the pair's venv, else a temporary venv's after dumping it there."""
+    python = pair_python(session, *NEWEST)
+    matrix = {m[0]: m for m in MATRIX}
+    releases = []
+    for tv, torch, py in CATALOG_RELEASES:
+        if subprocess.run([python, GENERATOR, "--has", tv], check=False).returncode == 0:
+            releases.append(tv)
+        elif tv in matrix:
+            releases.append(pair_python(session, *matrix[tv]))
+        else:
+            _dump_in_temporary_venv(session, python, tv, torch, py)
+            releases.append(tv)
+    return python, releases
+
+
+def _dump_in_temporary_venv(
+    session: nox.Session, python: str, tv: str, torch: str, py: str
+) -> None:
+    venv = Path(tempfile.mkdtemp(prefix=f"tvcompat-catalog-tv{tv}-"))
+    try:
+        session.run(base_python(py), "-m", "venv", str(venv), external=True)
+        spec = [f"torch=={torch}", f"torchvision=={tv}", "packaging"]
+        if tuple(int(p) for p in torch.split(".")[:2]) < (2, 3):
+            spec.append("numpy<2")  # torch < 2.3 was built against numpy 1
+        # the registry's wheels only: a local wheel folder (pip's find-links) may hold a CPU
+        # build of the same torch version, which this torchvision's wheel cannot load
+        (venv / "no-find-links").mkdir()
+        session.run(
+            *(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *spec),
+            env={"PIP_FIND_LINKS": str(venv / "no-find-links")},
+            external=True,
+        )
+        session.run(python, GENERATOR, "--dump", str(venv / "bin" / "python"), external=True)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
 @nox.session(python=False)
 def catalog(session: nox.Session) -> None:
-    """Regenerate src/tvcompat/data/catalog.json from the real releases of the matrix, plus
-    0.11.3 (which added EfficientNet and RegNet)."""
-    pairs = [*MATRIX, ("0.11.3", "1.10.2", "3.9")]  # the script orders them by version
-    pythons = [pair_python(session, *m) for m in pairs]
-    session.run("python", "scripts/generate_catalog.py", *pythons, external=True)
-    session.run("python", "scripts/generate_docs_tables.py", external=True)
+    """Regenerate src/tvcompat/data/catalog.json from every minor release (CATALOG_RELEASES)
+    and the docs tables from it."""
+    python, releases = _catalog_releases(session)
+    session.run(python, GENERATOR, *releases, external=True)
+    session.run(python, "scripts/generate_docs_tables.py", external=True)
+
+
+@nox.session(python=False)
+def catalog_check(session: nox.Session) -> None:
+    """Regenerate the catalog and the docs tables into a temporary directory and fail, with a
+    summary of the differences, unless they equal the committed ones (not in the default run:
+    from scratch it installs eleven releases; with the dumps cached it takes seconds)."""
+    python, releases = _catalog_releases(session)
+    session.run(python, GENERATOR, "--check", *releases, external=True)

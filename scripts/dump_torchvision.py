@@ -8,7 +8,7 @@ torch/torchvision pair. It imports torchvision and records, by running it:
   ``pretrained=True, quantize=True``, ``pretrained_backbone=True``, backbone utils with
   ``pretrained=True``), the URL torchvision's own legacy path loads (and on 0.13+ the weights
   enum member), or the error it raises;
-* every weights enum with its members (URL, essential meta, preprocessing preset) and DEFAULT;
+* every weights enum with its members (URL, every meta key, preprocessing preset) and DEFAULT;
 * the legacy ``model_urls``/``quant_model_urls`` mappings.
 
 Loading is intercepted: nothing is downloaded. Parameter initialisation is switched off while
@@ -23,6 +23,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import platform
 import sys
 import warnings
 from typing import Any
@@ -216,18 +217,20 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-META_KEYS = (
-    "num_params",
-    "min_size",
-    "min_temporal_size",
-    "_ops",
-    "_file_size",
-    "recipe",
-    "backend",
-    "license",
-    "_metrics",
-    "_docs",
-)
+def _meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Every key of torchvision's meta, in its order, as JSON: a category list becomes
+    ``categories_ref`` (the list is stored once) and ``num_categories`` (``None`` stays
+    ``categories: null``), ``unquantized`` becomes ``"EnumName.MEMBER"``, tuples lists."""
+    entry: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key == "categories" and value is not None:
+            entry["num_categories"] = len(value)
+            entry["categories_ref"] = _categories_ref(value)
+        elif key == "unquantized":
+            entry[key] = f"{type(value).__name__}.{value.name}"
+        else:
+            entry[key] = _jsonable(value)
+    return entry
 
 
 def _enums() -> dict[str, dict[str, Any]]:
@@ -256,15 +259,7 @@ def _enums() -> dict[str, dict[str, Any]]:
                     "name": getattr(getattr(tr, "func", tr), "__name__", repr(tr)),
                     "kwargs": _jsonable(getattr(tr, "keywords", {})),
                 }
-                entry = {k: _jsonable(meta[k]) for k in META_KEYS if k in meta}
-                if "categories" in meta and meta["categories"] is not None:
-                    entry["num_categories"] = len(meta["categories"])
-                    entry["categories_ref"] = _categories_ref(meta["categories"])
-                if "keypoint_names" in meta:
-                    entry["keypoint_names"] = list(meta["keypoint_names"])
-                if "unquantized" in meta:
-                    u = meta["unquantized"]
-                    entry["unquantized"] = f"{type(u).__name__}.{u.name}"
+                entry = _meta(meta)
                 members[m.name] = {"url": m.url, "meta": entry, "transforms": preset}
             out[name] = {
                 "module": obj.__module__,
@@ -337,6 +332,7 @@ def main() -> None:
         {
             "torchvision": torchvision.__version__.split("+")[0],
             "torch": torch.__version__.split("+")[0],
+            "python": platform.python_version(),
             "builders": builders,
             "enums": enums,
             "categories": _CATEGORIES,

@@ -1,20 +1,26 @@
 """Regenerate ``src/tvcompat/data/catalog.json`` from real torchvision releases.
 
-Usage::
+Usage (``nox -s catalog`` / ``nox -s catalog_check`` run it over every minor release)::
 
-    python scripts/generate_catalog.py PYTHON [PYTHON ...]
-    python scripts/generate_catalog.py --reformat   # layout/schema change only
+    python scripts/generate_catalog.py RELEASE [RELEASE ...]   # write the catalog
+    python scripts/generate_catalog.py --check RELEASE ...     # compare, exit 1 on a difference
+    python scripts/generate_catalog.py --dump PYTHON           # dump and cache one release
+    python scripts/generate_catalog.py --has VERSION           # exit 0 when its dump is cached
+    python scripts/generate_catalog.py --reformat              # layout/schema change only
 
-Each PYTHON is the interpreter of a virtual environment holding one real torch/torchvision
-pair (the nox matrix venvs, plus 0.11.x for the 0.11 additions). The script runs
+A RELEASE is the interpreter of a virtual environment holding one real torch/torchvision
+pair, or the version of a release whose dump is cached (``~/.cache/tvcompat/dumps``, keyed
+by the version and the dumper's text, so it outlives a temporary venv). The script runs
 ``scripts/dump_torchvision.py`` in each, which *executes* torchvision's legacy call forms
-with loading intercepted, then merges the per-version dumps into version ranges:
+with loading intercepted, then merges the per-version dumps into version ranges and prints
+the releases it read (also recorded in the catalog's ``releases``):
 
 * builders: family, the version that added it, legacy positional order, weights
   parameters, enums, and per version range what each legacy call form loads;
 * weights enums: members with URL per version range, the version that added them, the
-  version from which ``pretrained=True`` already loaded the same file, essential meta and
-  the preprocessing preset, and DEFAULT;
+  version from which ``pretrained=True`` already loaded the same file, every key of
+  torchvision's meta (from the newest release with the member) and the preprocessing
+  preset, and DEFAULT;
 * the legacy ``model_urls`` mappings, from the newest release that still had each one.
 
 The catalog is data: never edit it by hand, re-run this script.
@@ -22,12 +28,15 @@ The catalog is data: never edit it by hand, re-run this script.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import posixpath
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +45,10 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parent.parent
 DUMPER = ROOT / "scripts" / "dump_torchvision.py"
 OUT = ROOT / "src" / "tvcompat" / "data" / "catalog.json"
-sys.path.insert(0, str(ROOT / "src"))
-from tvcompat._catalog import SCHEMA, checked  # noqa: E402 - the reader's schema, from src/
+SRC = ROOT / "src"
+sys.path.insert(0, str(SRC))
+from tvcompat import _catalog  # noqa: E402 - the reader's schema, from src/
+from tvcompat._catalog import SCHEMA, checked  # noqa: E402
 
 
 def minor(v: str) -> str:
@@ -45,20 +56,68 @@ def minor(v: str) -> str:
     return ".".join(v.split(".")[:2])
 
 
-CACHE = Path.home() / ".cache" / "tvcompat" / "dumps"
+CACHE = Path(os.environ.get("TVCOMPAT_DUMP_CACHE", Path.home() / ".cache" / "tvcompat" / "dumps"))
+
+
+def dumper_key() -> str:
+    """What a dump depends on besides the release: the dumper's text and the ``_catalog``
+    names it imports (the family table, the legacy forms' names)."""
+    used = {
+        "families": _catalog.FAMILY_MODULES,
+        "forms": sorted(v for k, v in vars(_catalog).items() if k.startswith("FORM_")),
+        "backbone": _catalog.backbone_name_form("x"),
+    }
+    text = DUMPER.read_bytes() + json.dumps(used, sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+def cached(torchvision: str) -> Path:
+    """Where the dump of one torchvision release is cached: keyed by the release and
+    :func:`dumper_key`, so it outlives the (temporary) venv it was made in."""
+    return CACHE / f"tv{torchvision}-{dumper_key()}.json"
 
 
 def dump(python: str) -> dict[str, Any]:
-    """Run the dumper in ``python``'s environment (cached per interpreter and dumper text)."""
-    key = hashlib.sha256(DUMPER.read_bytes() + python.encode()).hexdigest()[:16]
-    cached = CACHE / f"{key}.json"
-    if not cached.exists():
+    """Run the dumper in ``python``'s environment (tvcompat from this checkout's ``src``) and
+    cache the result; an already cached dump of that release is reused."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
+    probe = [python, "-c", "import torchvision; print(torchvision.__version__.split('+')[0])"]
+    version = subprocess.run(probe, capture_output=True, text=True, check=False, env=env)
+    if version.returncode:  # e.g. a local CPU-only torch wheel preferred to the registry's
+        raise SystemExit(f"torchvision does not import in {python}:\n{version.stderr[-2000:]}")
+    path = cached(version.stdout.strip())
+    if not path.exists():
         result = subprocess.run(
-            [python, str(DUMPER)], capture_output=True, text=True, check=True, cwd=str(ROOT)
+            [python, str(DUMPER)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(ROOT),
         )
+        if result.returncode:
+            raise SystemExit(f"the dumper failed in {python}:\n{result.stderr[-3000:]}")
+        data = json.loads(result.stdout)
         CACHE.mkdir(parents=True, exist_ok=True)
-        cached.write_text(result.stdout)
-    return json.loads(cached.read_text())  # type: ignore[no-any-return]
+        partial = path.with_suffix(".partial")
+        partial.write_text(result.stdout)
+        partial.replace(path)
+        return data  # type: ignore[no-any-return]
+    return load(version.stdout.strip())
+
+
+def load(torchvision: str) -> dict[str, Any]:
+    """The cached dump of one release (``SystemExit`` naming the release when there is none)."""
+    path = cached(torchvision)
+    if not path.exists():
+        raise SystemExit(
+            f"no dump of torchvision {torchvision} for this dumper ({path.name}): run the "
+            f"generator with that release's interpreter (nox -s catalog does)"
+        )
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 _HASH_SUFFIX = re.compile(r"-[0-9a-f]{8,}(?=\.pth$)")
@@ -83,9 +142,19 @@ def is_missing_interface(outcome: dict[str, Any]) -> bool:
     return outcome.get("error") == "TypeError" and "pretrained" in outcome.get("message", "")
 
 
-def main(pythons: list[str]) -> None:
-    dumps = sorted((dump(p) for p in pythons), key=lambda d: Version(d["torchvision"]))
+def read(release: str) -> dict[str, Any]:
+    """One release's dump: ``release`` is an interpreter (dumped unless cached) or a version
+    whose dump is cached."""
+    if os.sep in release or Path(release).exists():
+        return dump(release)
+    return load(release)
+
+
+def main(releases: list[str], out: Path = OUT) -> None:
+    dumps = sorted((read(r) for r in releases), key=lambda d: Version(d["torchvision"]))
     versions = [d["torchvision"] for d in dumps]
+    if len(set(versions)) != len(versions):
+        raise SystemExit(f"a release is named twice: {', '.join(versions)}")
     newest = dumps[-1]
 
     # --- every URL any enum ever had -> "Enum.MEMBER"; used to name old legacy URLs --------
@@ -193,8 +262,8 @@ def main(pythons: list[str]) -> None:
                     )
                     + [(v, x["url"]) for v, x in seen]
                 ),
-                # the dumper's essential meta, less the ``_docs`` prose (torchvision's docs)
-                "meta": {k: v for k, v in m["meta"].items() if k != "_docs"},
+                # every key of torchvision's meta in the newest release with the member
+                "meta": m["meta"],
                 "transforms": m["transforms"],
             }
         module = last["module"]
@@ -229,17 +298,19 @@ def main(pythons: list[str]) -> None:
 
     catalog = {
         "schema": SCHEMA,
-        "generated_from": versions,
+        "releases": [
+            {"torchvision": d["torchvision"], "torch": d["torch"], "python": d["python"]}
+            for d in dumps
+        ],
         "builders": builders,
         "enums": enums,
         "categories": newest["categories"],
         "model_urls": dict(sorted(model_urls.items())),
     }
-    write(catalog)
-    print(
-        f"wrote {OUT.relative_to(ROOT)}: {len(builders)} builders, {len(enums)} enums, "
-        f"from torchvision {', '.join(versions)}"
-    )
+    write(catalog, out)
+    print(f"wrote {out}: {len(builders)} builders, {len(enums)} enums, read from:")
+    for d in dumps:
+        print(f"  torchvision {d['torchvision']} (torch {d['torch']}, Python {d['python']})")
 
 
 def _line(value: Any) -> str:
@@ -273,13 +344,13 @@ def format_catalog(catalog: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def write(catalog: dict[str, Any]) -> None:
+def write(catalog: dict[str, Any], out: Path = OUT) -> None:
     text = format_catalog(catalog)
     if json.loads(text) != catalog:  # the layout must not change the data
         raise SystemExit("format_catalog changed the catalog's data")
     checked(json.loads(text))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text, encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
 
 
 def reformat() -> None:
@@ -290,10 +361,118 @@ def reformat() -> None:
     write(catalog)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        raise SystemExit(__doc__)
-    if sys.argv[1:] == ["--reformat"]:
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """A readable summary of what differs between two catalogs: per section, the records
+    added, removed and changed (with the fields that changed; for enums, per member)."""
+
+    def fields(a: dict[str, Any], b: dict[str, Any]) -> str:
+        changed = sorted(k for k in set(a) | set(b) if k not in a or k not in b or a[k] != b[k])
+        return ", ".join(changed)
+
+    out: list[str] = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if a == b:
+            continue
+        if section == "releases" and isinstance(a, list) and isinstance(b, list):
+            was, now = ({_line(r) for r in x} for x in (a, b))
+            out += [f"releases: - {r}" for r in sorted(was - now)]
+            out += [f"releases: + {r}" for r in sorted(now - was)]
+            continue
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            out.append(f"{section}: {_line(a)[:300]} -> {_line(b)[:300]}")
+            continue
+        for key in sorted(set(a) | set(b)):
+            if key not in a:
+                out.append(f"{section}: + {key}")
+            elif key not in b:
+                out.append(f"{section}: - {key}")
+            elif a[key] != b[key]:
+                if section == "enums":
+                    head = {k: v for k, v in b[key].items() if k != "members"}
+                    old_head = {k: v for k, v in a[key].items() if k != "members"}
+                    if head != old_head:
+                        out.append(f"enums: {key}: {fields(old_head, head)}")
+                    ma, mb = a[key]["members"], b[key]["members"]
+                    for m in sorted(set(ma) | set(mb)):
+                        if m not in ma:
+                            out.append(f"enums: {key}: + {m}")
+                        elif m not in mb:
+                            out.append(f"enums: {key}: - {m}")
+                        elif ma[m] != mb[m]:
+                            what = fields(ma[m], mb[m])
+                            if "meta" in what.split(", "):
+                                what += f" ({fields(ma[m]['meta'], mb[m]['meta'])})"
+                            out.append(f"enums: {key}.{m}: {what}")
+                elif isinstance(a[key], dict) and isinstance(b[key], dict):
+                    out.append(f"{section}: {key}: {fields(a[key], b[key])}")
+                else:
+                    out.append(f"{section}: {key} changed")
+    return out
+
+
+def check(releases: list[str], committed: Path = OUT) -> int:
+    """Regenerate the catalog and the docs tables into a temporary directory and compare
+    them with the committed ones: 0 when equal, else 1 with a summary of the differences."""
+    import generate_docs_tables  # this directory's sibling script (on sys.path when run)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "catalog.json"
+        main(releases, fresh)
+        new_text = fresh.read_text("utf-8")
+    old_text = committed.read_text("utf-8")
+    problems: list[str] = []
+    if new_text != old_text:
+        try:
+            old = json.loads(old_text)
+        except ValueError as exc:
+            old = {"unreadable": str(exc)}
+        found = differences(old, json.loads(new_text)) or ["the layout (same data)"]
+        problems += [f"{committed.name}: {line}" for line in found]
+    doc = generate_docs_tables.DOC
+    text = doc.read_text("utf-8")
+    if generate_docs_tables.render(text, json.loads(new_text)) != text:
+        problems.append(f"{doc.relative_to(ROOT)}: the catalog-derived table differs")
+    if problems:
+        print(
+            f"the committed catalog is not what the releases give ({len(problems)} "
+            "differences; - committed, + regenerated):"
+        )
+        for line in problems:
+            print(f"  {line}")
+        print("regenerate it: nox -s catalog")
+        return 1
+    print("the committed catalog and docs tables match the releases")
+    return 0
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dump", metavar="PYTHON", help="only dump (and cache) one release")
+    mode.add_argument("--has", metavar="VERSION", help="exit 0 when that release's dump is cached")
+    mode.add_argument("--reformat", action="store_true", help="rewrite the committed catalog")
+    mode.add_argument(
+        "--check", action="store_true", help="regenerate into a temporary file and compare"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the catalog")
+    parser.add_argument("releases", nargs="*", metavar="PYTHON|VERSION")
+    args = parser.parse_args(argv)
+    if args.dump:
+        print(cached(dump(args.dump)["torchvision"]))
+        return 0
+    if args.has:
+        return 0 if cached(args.has).exists() else 1
+    if args.reformat:
         reformat()
-    else:
-        main(sys.argv[1:])
+        return 0
+    if not args.releases:
+        parser.error("name the releases to read (interpreters or cached versions)")
+    if args.check:
+        return check(args.releases)
+    main(args.releases, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

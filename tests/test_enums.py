@@ -217,8 +217,9 @@ def test_stand_in_presets_equal_torchvision_presets(kind: str, enum_name: str, m
     torchvision 0.13-0.16 resize tensor images without antialiasing by default (0.15/0.16
     warn that this changes in 0.17), and the stand-ins antialias as 0.17+ does: there, tensors
     are compared with ``antialias=True`` passed to both where both presets take the argument
-    (0.15/0.16's ImageClassification; the stand-in SemanticSegmentation does not take it), and
-    not at all on 0.13/0.14. PIL images (always antialiased) are compared on every release.
+    (0.15/0.16's ImageClassification and SemanticSegmentation), and not at all on 0.13/0.14.
+    PIL images (always antialiased) are compared on every release, and so are ``repr()`` and
+    ``describe()`` (the text torchvision's docs show) where torchvision's preset has them.
     """
     import inspect
 
@@ -229,6 +230,9 @@ def test_stand_in_presets_equal_torchvision_presets(kind: str, enum_name: str, m
     stand_in, real = _stand_in(enum_name)[member], _real_member(enum_name, member)
     ours, theirs = stand_in.transforms(), real.transforms()
     assert type(ours).__name__ == type(theirs).__name__ == kind
+    if hasattr(theirs, "describe"):
+        assert ours.describe() == theirs.describe()
+        assert repr(ours) == repr(theirs)
     inputs = _inputs(kind, constant=False)
     compare_tensors = True
     resizes = kind in ("ImageClassification", "SemanticSegmentation")

@@ -22,7 +22,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "tvcompat._settings",
         "tvcompat._deprecations",
     ),
-    "catalog": ("tvcompat._catalog", "tvcompat._removed"),
+    "catalog": ("tvcompat._catalog", "tvcompat._catalog_live", "tvcompat._removed"),
     "downloads": ("tvcompat._net",),
     "weights": ("tvcompat._weights", "tvcompat._presets"),
     "models": ("tvcompat._models",),

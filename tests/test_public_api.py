@@ -84,12 +84,15 @@ def test_dir_lists_only_public_names(module: str, family: str) -> None:
     if module == "tvcompat":
         helpers -= {"errors"}  # a public submodule of the package
     assert not helpers & set(names) - set(getattr(mod, "__all__", ()))
+    records = [_catalog.builder(k) for k in _catalog.builder_keys()]
+    every = {r["name"] for r in records if r is not None and r["family"] == family}
     builders = {
-        k.rpartition(".")[2]
-        for k in _catalog.builder_keys()
-        if _catalog.builder_family(k) == family
+        r["name"]
+        for r in records
+        if r is not None and r["family"] == family and _catalog.builder_available(r)
     }
-    assert builders <= set(names)
+    # exactly the installed release's builders, no more, no fewer (0.10 has no optical flow)
+    assert set(names) & every == builders
     for name in names:  # every listed name can be looked up
         if name in builders:
             assert callable(getattr(mod, name))

@@ -239,6 +239,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    from tvcompat._models.namespace import family_names  # noqa: PLC0415 - lazy: the catalog
+    from tvcompat._models.namespace import installed_names  # noqa: PLC0415 - lazy: the catalog
 
-    return sorted({*__all__, *family_names("classification")})
+    return sorted({*__all__, *installed_names("classification")})

@@ -20,16 +20,34 @@ from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
 from tvcompat.errors import UnknownWeightsError, WeightsMismatchError
 
-__all__ = ["Entry", "WeightsEnum", "enum_class", "lookup"]
+__all__ = ["Entry", "WeightsEnum", "default_member", "enum_class", "lookup", "member_record"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass
 class Weights:
-    """The value of a stand-in enum member (same fields as torchvision's ``Weights``)."""
+    """The value of a stand-in enum member: the same fields, equality and (lack of) hashing
+    as torchvision's ``Weights``, so a copied or unpickled value finds its member."""
 
     url: str
     transforms: Callable[..., Any]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        # as torchvision's (pytorch/vision#7107): a partial's copy is not equal to it
+        if not isinstance(other, Weights):
+            return NotImplemented
+        if self.url != other.url or self.meta != other.meta:
+            return False
+        mine, theirs = self.transforms, other.transforms
+        if isinstance(mine, functools.partial) and isinstance(theirs, functools.partial):
+            return (mine.func, mine.args, mine.keywords) == (
+                theirs.func,
+                theirs.args,
+                theirs.keywords,
+            )
+        return bool(mine == theirs)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value, as torchvision's
 
 
 class WeightsEnum(Enum):
@@ -70,6 +88,17 @@ class WeightsEnum(Enum):
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
+    # A member is a singleton: copies are the member itself (Python < 3.11 lacks these), and
+    # pickle refers to it by class and name (the class is found at its __module__).
+    def __copy__(self) -> WeightsEnum:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> WeightsEnum:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[Any, str]]:
+        return getattr, (type(self), self.name)
+
 
 def _unknown_member_message(enum_name: str, name: str) -> str:
     info = _catalog.enum(enum_name)
@@ -99,6 +128,8 @@ def _meta(record: _catalog.MemberRecord) -> dict[str, Any]:
         meta["categories"] = list(_catalog.categories(ref))
     if "min_size" in meta:
         meta["min_size"] = tuple(meta["min_size"])
+    if "unquantized" in meta:  # "Enum.MEMBER" -> the member, as torchvision's meta holds
+        meta["unquantized"] = Entry.parse(meta["unquantized"]).obj
     return meta
 
 
@@ -120,8 +151,11 @@ def _stand_in(name: str) -> type[Enum]:
     members: list[tuple[str, Weights]] = list(values.items())
     if info["default"] is not None:
         members.append(("DEFAULT", values[info["default"]]))
-    # the functional API (typeshed does not model it on an Enum subclass)
-    cls = cast("type[Enum]", WeightsEnum(name, members, module="tvcompat"))  # type: ignore[call-arg]
+    module = _catalog.PUBLIC_MODULES[info["family"]]
+    cls = cast(  # the functional API (typeshed does not model it on an Enum subclass)
+        "type[Enum]",
+        WeightsEnum(name, members, module=module, qualname=name),  # type: ignore[call-arg]
+    )
     cls.__doc__ = (
         f"Stand-in for torchvision's ``{name}`` (added in torchvision {info['added']}), "
         "with the same members."
@@ -129,14 +163,22 @@ def _stand_in(name: str) -> type[Enum]:
     return cls
 
 
-@functools.cache
 def enum_class(name: str) -> type[Enum]:
     """The weights enum called ``name``: torchvision's own if installed, else a stand-in."""
-    info = _catalog.enum(name)
-    if info is None:
-        close = difflib.get_close_matches(name, _catalog.enum_names(), n=3, cutoff=0.6)
+    if name in _catalog.catalog()["enums"]:
+        return _catalogued_enum_class(name)
+    live = _catalog.live_enum_class(name)  # only the installed torchvision has it
+    if live is None:
+        close = difflib.get_close_matches(name, _catalog.enum_names(live=True), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownWeightsError(f"There is no weights enum named {name!r}.{hint}")
+    return cast("type[Enum]", live)
+
+
+@functools.cache
+def _catalogued_enum_class(name: str) -> type[Enum]:
+    info = _catalog.enum(name)
+    assert info is not None
     if capabilities().weights_api and _catalog.is_available(info["added"]):
         try:
             cls: type[Enum] = getattr(importlib.import_module(info["module"]), name)
@@ -145,6 +187,28 @@ def enum_class(name: str) -> type[Enum]:
         else:
             return cls
     return _stand_in(name)
+
+
+def member_record(enum_name: str, member: str) -> _catalog.MemberRecord | None:
+    """The record of weights entry ``enum_name.member``: the catalog's, or, for a member only
+    the installed torchvision's enum has (a newer release), one derived from that member."""
+    info = _catalog.enum(enum_name)
+    if info is None:
+        return None
+    found = info["members"].get(member)
+    if found is None and member != "DEFAULT":
+        cls = enum_class(enum_name)
+        installed = cls.__members__.get(member)
+        if installed is not None and installed.name == member and not issubclass(cls, WeightsEnum):
+            found = _catalog.live_member(cls, info["family"], member)
+    return found
+
+
+def default_member(enum_name: str) -> str | None:
+    """The member ``DEFAULT`` names in the installed torchvision (its own enum's where it has
+    one: a newer release may have moved it), or ``None``."""
+    default = enum_class(enum_name).__members__.get("DEFAULT")
+    return None if default is None else default.name
 
 
 @dataclass(frozen=True)
@@ -164,9 +228,9 @@ class Entry:
 
     @property
     def record(self) -> _catalog.MemberRecord:
-        info = _catalog.enum(self.enum)
-        assert info is not None
-        return info["members"][self.member]
+        record = member_record(self.enum, self.member)
+        assert record is not None
+        return record
 
     @property
     def obj(self) -> Enum:
@@ -191,8 +255,7 @@ class Entry:
 
     @property
     def is_default(self) -> bool:
-        info = _catalog.enum(self.enum)
-        return info is not None and info["default"] == self.member
+        return default_member(self.enum) == self.member
 
     @property
     def num_categories(self) -> int | None:
@@ -243,11 +306,11 @@ def lookup(value: object, allowed: list[str], *, param: str, model: str) -> Entr
     else:
         candidates = allowed
     for name in candidates:
-        info = _catalog.enum(name)
-        assert info is not None
-        if member == "DEFAULT" and info["default"] is not None:
-            return Entry(name, info["default"])
-        if member in info["members"]:
+        if member == "DEFAULT":
+            default = default_member(name)
+            if default is not None:
+                return Entry(name, default)
+        if member_record(name, member) is not None:
             return Entry(name, member)
     raise UnknownWeightsError(
         f"{param}={value!r}: " + _unknown_member_message(candidates[0], member)

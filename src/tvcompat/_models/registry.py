@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from tvcompat import _catalog
-from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._catalog import FAMILY_MODULES, PUBLIC_MODULES
 from tvcompat._models.build import MARKER, build
 from tvcompat._models.resolve import Resolution, builder_key
 from tvcompat._models.resolve import resolve as resolve_key
@@ -30,6 +30,7 @@ __all__ = [
     "get_model_builder",
     "get_model_weights",
     "get_weight",
+    "installed_keys",
     "list_models",
     "model_key",
     "registered_name",
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 FAMILIES = tuple(FAMILY_MODULES)
-_PUBLIC_MODULE = {
-    "classification": "tvcompat",
-    "backbone_utils": "tvcompat.detection.backbone_utils",
-}
 
 
 def registered_name(key: str) -> str:
@@ -52,17 +49,30 @@ def registered_name(key: str) -> str:
 
 
 @functools.cache
-def _registry() -> dict[str, str]:
-    """Registered model name -> catalog key, for builders of the installed torchvision."""
+def _catalogued() -> dict[str, str]:
+    """Registered model name -> catalog key, for the catalog's builders the installed
+    torchvision has."""
     out: dict[str, str] = {}
     for key in _catalog.builder_keys():
         info = _catalog.builder(key)
         assert info is not None
-        if info["family"] == "backbone_utils":
-            continue
-        if _catalog.builder_available(info):
+        if info["family"] != "backbone_utils" and _catalog.builder_available(info):
             out[registered_name(key)] = key
-    return dict(sorted(out.items()))
+    return out
+
+
+def _registry() -> dict[str, str]:
+    """Registered model name -> catalog key, for every builder of the installed torchvision:
+    the catalog's, and those only its registry has (a newer torchvision, or registered at
+    run time: read on each call)."""
+    known = set(_catalog.builder_keys())
+    live = {registered_name(k): k for k in _catalog.builder_keys(live=True) if k not in known}
+    return dict(sorted({**_catalogued(), **live}.items()))
+
+
+def installed_keys() -> list[str]:
+    """The catalog keys of every builder the installed torchvision registers."""
+    return list(_registry().values())
 
 
 @functools.cache
@@ -87,7 +97,7 @@ def builder(family: str, name: str) -> Callable[..., Any]:
     def build_model(*args: Any, **kwargs: Any) -> Any:
         return build(resolve_key(key, args, kwargs))
 
-    module = _PUBLIC_MODULE.get(family, f"tvcompat.{family}")
+    module = PUBLIC_MODULES[family]
     setattr(build_model, MARKER, True)
     build_model.__name__ = build_model.__qualname__ = name
     build_model.__module__ = module
@@ -120,8 +130,8 @@ def _key_for(name: str | Callable[..., Any]) -> str:
     for key in _catalog.builder_keys():  # known, but not in the installed release
         if registered_name(key) == lowered:
             return key
-    every = {registered_name(k) for k in _catalog.builder_keys()} - {
-        registered_name(k) for k in _catalog.builder_keys() if k.startswith("backbone_utils.")
+    every = {*registry} | {
+        registered_name(k) for k in _catalog.builder_keys() if not k.startswith("backbone_utils.")
     }
     close = difflib.get_close_matches(lowered, sorted(every), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -176,7 +186,9 @@ def get_weight(name: str) -> Any:
 
 
 def _patterns(value: Iterable[str] | str | None) -> list[str]:
-    if value is None:
+    """torchvision's reading of ``include``/``exclude``: an empty value (``None``, ``""``,
+    ``[]``) filters nothing; a string is one pattern."""
+    if not value:
         return []
     return [value] if isinstance(value, str) else list(value)
 
@@ -187,11 +199,13 @@ def list_models(
     exclude: Iterable[str] | str | None = None,
 ) -> list[str]:
     """Registered model names of the installed torchvision, sorted (torchvision semantics:
-    ``module`` restricts to a family module, ``include``/``exclude`` are fnmatch patterns)."""
-    names = list(_registry())
+    ``module`` restricts to a family module, ``include``/``exclude`` are fnmatch patterns,
+    an empty ``include`` includes everything)."""
+    registry = _registry()
+    names = list(registry)
     if module is not None:
         family = _family_of_module(module)
-        names = [n for n in names if _catalog.builder_family(_registry()[n]) == family]
+        names = [n for n in names if _catalog.builder_family(registry[n]) == family]
     inc = _patterns(include)
     if inc:
         names = sorted({n for n in names for pat in inc if fnmatch.fnmatch(n, pat)})

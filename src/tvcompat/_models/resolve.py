@@ -32,7 +32,7 @@ from tvcompat._models.keywords import _check_fixed, _check_keywords, short
 from tvcompat._net import paths as _paths
 from tvcompat._settings import get_pretrained_policy
 from tvcompat._versions import capabilities, torchvision_version
-from tvcompat._weights import Entry, lookup
+from tvcompat._weights import Entry, default_member, lookup
 from tvcompat.errors import (
     BuilderNotAvailableError,
     ConflictingArgumentsError,
@@ -228,9 +228,9 @@ def _pretrained_entry(key: str, form: str, param: str) -> Entry:
             f"{name} has no legacy pretrained weights: {param}=True never loaded any.{hint}"
         )
     if get_pretrained_policy() == "default" and form != _catalog.FORM_PRETRAINED_LEGACY:
-        info = _catalog.enum(entry.enum)
-        if info is not None and info["default"] is not None:
-            return Entry(entry.enum, info["default"])
+        default = default_member(entry.enum)
+        if default is not None:
+            return Entry(entry.enum, default)
     return entry
 
 
