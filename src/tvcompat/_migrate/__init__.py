@@ -28,8 +28,10 @@ a name calls), :mod:`~tvcompat._migrate.values` (argument values and the CST bui
 :mod:`~tvcompat._migrate.homes` (where a moved name lives on every torchvision),
 :mod:`~tvcompat._migrate.moves` (import statements rewritten name by name),
 :mod:`~tvcompat._migrate.imports` (the codemod's base: findings and imports),
-:mod:`~tvcompat._migrate.codemod` (the call rewrite), :mod:`~tvcompat._migrate.files` (files
-and folders), :mod:`~tvcompat._migrate.results` (what was found and done).
+:mod:`~tvcompat._migrate.codemod` (the call rewrite), :mod:`~tvcompat._migrate.prepass` (the
+statements the libcst passes need to see), :mod:`~tvcompat._migrate.passes` (the passes over a
+module), :mod:`~tvcompat._migrate.files` (files and folders), :mod:`~tvcompat._migrate.results`
+(what was found and done).
 """
 
 from __future__ import annotations

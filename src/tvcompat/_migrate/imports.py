@@ -5,12 +5,15 @@ unused."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libcst as cst
-from libcst.codemod import Codemod, CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
-from libcst.metadata import Assignment, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import Assignment, MetadataWrapper, ScopeProvider
 
+from tvcompat._migrate import passes, prepass
 from tvcompat._migrate.homes import (
     API_MODULES,
     PUBLIC_TWINS,
@@ -23,7 +26,6 @@ from tvcompat._migrate.homes import (
 )
 from tvcompat._migrate.moves import (
     WEIGHTS_BASE_MESSAGE,
-    DropUnusedFallbacks,
     Plan,
     Statement,
     as_lines,
@@ -35,15 +37,27 @@ from tvcompat._migrate.results import Finding
 from tvcompat._migrate.values import _code
 
 
-class _ImportRewriter(VisitorBasedCodemodCommand):
+class _ImportRewriter(cst.CSTTransformer):
     """Findings, removed imports and import bookkeeping; the call rewrite is
-    :class:`~tvcompat._migrate.codemod._Migrator`'s."""
+    :class:`~tvcompat._migrate.codemod._Migrator`'s.
 
-    METADATA_DEPENDENCIES = (PositionProvider, QualifiedNameProvider, ScopeProvider)
+    A plain transformer (not a libcst codemod command: no matchers to dispatch), with
+    libcst's scopes only; qualified names are asked for where a name can reach torchvision
+    and positions read off one generation of the module's code (see
+    :mod:`~tvcompat._migrate.prepass`)."""
+
+    METADATA_DEPENDENCIES = (ScopeProvider,)
 
     def __init__(self, context: CodemodContext, target: str) -> None:
-        super().__init__(context)
+        super().__init__()
+        self.context = context
         self.target = target
+        #: prune: skip the statements (and names) that cannot reach torchvision
+        self.prune = True
+        self._reset()
+
+    def _reset(self) -> None:
+        self.context.scratch.clear()
         self.findings: list[Finding] = []
         self._except_depth = 0
         self._import_depth = 0
@@ -51,40 +65,53 @@ class _ImportRewriter(VisitorBasedCodemodCommand):
         self._plans: dict[int, tuple[cst.ImportFrom | cst.Import, Plan, list[Statement]]] = {}
         #: removed modules imported without a name: (line, column, module)
         self._bare: list[tuple[int, int, str]] = []
+        #: the names that can reach torchvision (``None``: any name)
+        self._words: frozenset[str] | None = None
+        self._positions: Callable[[cst.CSTNode], tuple[int, int]] | None = None
+
+    def add_needed_import(self, module: str, obj: str | None = None) -> None:
+        AddImportsVisitor.add_needed_import(self.context, module, obj)
+
+    def remove_unused_import(
+        self, module: str, obj: str | None = None, asname: str | None = None
+    ) -> None:
+        RemoveImportsVisitor.remove_unused_import(self.context, module, obj, asname)
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
-        """The rewrite, then the imports it needs, then the imports it left unused.
+        """The rewrite, then the imports it needs, then the imports it left unused, each
+        pass on the statements it needs (all of them if a stand-in went astray)."""
+        if self.prune:
+            try:
+                return self._passes(tree, prune=True)
+            except prepass.Mismatch:  # a safety net: never seen outside the tests
+                self._reset()
+        return self._passes(tree, prune=False)
 
-        libcst's RemoveImportsVisitor keys whole-module imports by module name, so ``import
-        torchvision.models`` and ``import torchvision.models as tvm`` scheduled together would
-        shadow each other: they go to separate passes.
-        """
-        new = Codemod.transform_module(self, tree)
-        if AddImportsVisitor.CONTEXT_KEY in self.context.scratch:
-            new = AddImportsVisitor(self.context).transform_module(new)
-        removals = self.context.scratch.pop(RemoveImportsVisitor.CONTEXT_KEY, [])
-        groups: list[list[tuple[str, str | None, str | None]]] = []
-        for item in dict.fromkeys(removals):
-            for group in groups:  # whole-module imports of one module need separate passes
-                if item[1] is not None or all(g[0] != item[0] or g[1] is not None for g in group):
-                    group.append(item)
-                    break
-            else:
-                groups.append([item])
-        for group in groups:
-            new = RemoveImportsVisitor(CodemodContext(), group).transform_module(new)
-        if groups:
-            new = new.visit(DropUnusedFallbacks())
-        self._report_bare_imports(new)
-        return _keep_header_spacing(tree, new)
+    def _passes(self, tree: cst.Module, *, prune: bool) -> cst.Module:
+        statements = prepass.Statements()
+        # positions in the original module: those of the stand-ins' module too (same lines)
+        self._positions = statements.prime(tree)
+        self._words = prepass.candidate_words("".join(statements.texts(tree))) if prune else None
+        new = passes.rewrite_and_tidy(
+            tree, statements, self.context, self._words, self._rewrite_module
+        )
+        self._report_bare_imports(new, statements)
+        return passes.keep_header_spacing(tree, new)
 
-    def _report_bare_imports(self, new: cst.Module) -> None:
+    def _rewrite_module(self, tree: cst.Module) -> cst.Module:
+        """This transformer on ``tree`` (not copied: the positions are of its nodes)."""
+        with self.resolve(MetadataWrapper(tree, unsafe_skip_copy=True)):
+            return tree.visit(self)
+
+    def _report_bare_imports(self, new: cst.Module, statements: prepass.Statements) -> None:
         """``import torchvision.transforms.functional_tensor`` still needed after the rewrite
         (its uses that have a home were rewritten, and then it is removed)."""
         if not self._bare:
             return
         remaining = _BareImports()
-        new.visit(remaining)
+        for statement in new.body:
+            if self._words is None or "import" in statements.code(new, statement):
+                statement.visit(remaining)
         for line, column, module in self._bare:
             entry = removed_entry(module)
             if entry is not None and module in remaining.found:
@@ -101,13 +128,27 @@ class _ImportRewriter(VisitorBasedCodemodCommand):
 
     # -- reporting ----------------------------------------------------------------------------
 
+    def _position(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Where ``node`` starts (line, 1-based column) in the module being rewritten."""
+        assert self._positions is not None
+        line, column = self._positions(node)
+        return line, column + 1
+
     def _report(self, node: cst.CSTNode, rewritten: bool, message: str) -> None:
-        pos = self.get_metadata(PositionProvider, node).start
-        self.findings.append(Finding(pos.line, pos.column + 1, rewritten, message))
+        line, column = self._position(node)
+        self.findings.append(Finding(line, column, rewritten, message))
 
     def _qualified(self, node: cst.CSTNode) -> set[str]:
-        names = self.get_metadata(QualifiedNameProvider, node, set())
-        return {q.name for q in names}
+        """The qualified names of ``node`` (what libcst's QualifiedNameProvider says), asked
+        for only where the name can be torchvision's."""
+        if self._words is not None:
+            full = get_full_name_for_node(node)
+            if full is None or full.partition(".")[0] not in self._words:
+                return set()
+        scope = self.get_metadata(ScopeProvider, node, None)
+        if scope is None:
+            return set()
+        return {q.name for q in scope.get_qualified_names_for(node)}
 
     # -- imports of names that moved (removed modules; new-API names for the shim) ----------
 
@@ -162,8 +203,8 @@ class _ImportRewriter(VisitorBasedCodemodCommand):
             return updated_node
         plan, bare = plan_import(updated_node.names)
         if bare:
-            pos = self.get_metadata(PositionProvider, original_node).start
-            self._bare.extend((pos.line, pos.column + 1, dotted) for dotted in bare)
+            line, column = self._position(original_node)
+            self._bare.extend((line, column, dotted) for dotted in bare)
         if not plan.changes:
             self._report_notes(original_node, plan)
             return updated_node
@@ -341,30 +382,3 @@ class _BareImports(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> None:
         self.found.update(_code(a.name) for a in node.names if a.asname is None)
-
-
-def _code_start(module: cst.Module) -> int:
-    """Index of the first statement after the module docstring."""
-    body = module.body
-    if (
-        body
-        and isinstance(body[0], cst.SimpleStatementLine)
-        and body[0].body
-        and isinstance(body[0].body[0], cst.Expr)
-        and isinstance(body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    ):
-        return 1
-    return 0
-
-
-def _keep_header_spacing(before: cst.Module, after: cst.Module) -> cst.Module:
-    """Keep the blank lines after the docstring when the import below it was replaced."""
-    i, j = _code_start(before), _code_start(after)
-    if i >= len(before.body) or j >= len(after.body):
-        return after
-    old, new = before.body[i], after.body[j]
-    if old.deep_equals(new) or new.leading_lines or not old.leading_lines:
-        return after
-    body = list(after.body)
-    body[j] = new.with_changes(leading_lines=old.leading_lines)
-    return after.with_changes(body=body)
