@@ -78,6 +78,7 @@ def _no_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             "TVCOMPAT_WEIGHTS_MIRROR",
             "TVCOMPAT_OFFLINE",
             "TVCOMPAT_DOWNLOAD_TIMEOUT",
+            "TVCOMPAT_FAST_PRETRAINED",
         ):
             mp.delenv(name, raising=False)
         for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):

@@ -24,12 +24,14 @@ __all__ = [
     "PretrainedPolicy",
     "Setting",
     "download_timeout",
+    "fast_pretrained",
     "get_pretrained_policy",
     "get_setting",
     "get_settings",
     "mirror",
     "offline",
     "set_download_timeout",
+    "set_fast_pretrained",
     "set_mirror",
     "set_offline",
     "set_pretrained_policy",
@@ -208,6 +210,49 @@ def set_offline(value: bool | None) -> None:
         _overrides["offline"] = bool(value)
 
 
+_FAST_ENV = "TVCOMPAT_FAST_PRETRAINED"
+
+
+def _fast_setting() -> Setting[bool]:
+    if "fast_pretrained" in _overrides:
+        return Setting("fast_pretrained", bool(_overrides["fast_pretrained"]), "api")
+    raw = _env(_FAST_ENV)
+    if raw is not None:
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise InvalidSettingError(
+                f"TVCOMPAT_FAST_PRETRAINED={raw!r} is not valid: use 1 (pretrained builds skip "
+                "the random initialisation the weights replace) or 0 (torchvision's own path)."
+            )
+        return Setting("fast_pretrained", value in _TRUE, "env:TVCOMPAT_FAST_PRETRAINED")
+    return Setting("fast_pretrained", True, "default")
+
+
+def fast_pretrained() -> bool:
+    """Whether pretrained builds take the fast path (see :func:`set_fast_pretrained`)."""
+    return _fast_setting().value
+
+
+def set_fast_pretrained(enabled: bool | None) -> None:
+    """Turn the fast path of pretrained builds on or off process-wide; ``None`` returns to
+    the environment variable ``TVCOMPAT_FAST_PRETRAINED`` (``1``/``0``), or on.
+
+    On (the default), a build with weights skips the random initialisation of every tensor
+    the weights file replaces and, on torch >= 2.1, maps the cached file instead of reading
+    it into a second copy (``load_state_dict(assign=True)``). The model equals the one
+    torchvision's own path builds (every tensor bitwise, ``requires_grad``, dtype, device),
+    checked after each build: where that check fails, the model is built again
+    torchvision's way. Such a build does not draw from torch's global random number
+    generator. Off, the build is torchvision's own, which draws the random initial values
+    (and thus advances ``torch``'s RNG) exactly as ``torchvision.models.X(weights=...)``
+    does. Builds without weights are always torchvision's own.
+    """
+    if enabled is None:
+        _overrides.pop("fast_pretrained", None)
+    else:
+        _overrides["fast_pretrained"] = bool(enabled)
+
+
 DEFAULT_TIMEOUT = 60.0
 #: the longest download timeout (seconds, about 11.6 days): sockets refuse much longer ones
 MAX_TIMEOUT = 1_000_000.0
@@ -270,13 +315,14 @@ _READERS: dict[str, tuple[Callable[[], Setting[object]], str]] = {
     "mirror": (_mirror_setting, "TVCOMPAT_WEIGHTS_MIRROR"),  # type: ignore[dict-item]
     "offline": (_offline_setting, "TVCOMPAT_OFFLINE"),  # type: ignore[dict-item]
     "download_timeout": (_timeout_setting, "TVCOMPAT_DOWNLOAD_TIMEOUT"),  # type: ignore[dict-item]
+    "fast_pretrained": (_fast_setting, _FAST_ENV),  # type: ignore[dict-item]
 }
 
 
 def get_setting(name: str) -> Setting[object]:
-    """One setting (``"pretrained_policy"``, ``"mirror"``, ``"offline"`` or
-    ``"download_timeout"``) with its value and source; never raises for an invalid
-    environment variable (see :class:`Setting`)."""
+    """One setting (``"pretrained_policy"``, ``"mirror"``, ``"offline"``,
+    ``"download_timeout"`` or ``"fast_pretrained"``) with its value and source; never
+    raises for an invalid environment variable (see :class:`Setting`)."""
     try:
         reader, env = _READERS[name]
     except KeyError:

@@ -103,6 +103,14 @@ class Capabilities:
         self.fsdp2_public = _at_least(torch, "2.6")
         #: ``clip_grad_norm_`` without host syncs (clamp, no ``if``; 1.10, pytorch#61042).
         self.clip_grad_norm_sync_free = _at_least(torch, "1.10")
+        #: ``Module.load_state_dict(assign=True)`` (2.1): loaded tensors replace the module's.
+        self.load_state_dict_assign = _at_least(torch, "2.1")
+        #: ``torch.load(mmap=True)`` (2.1): a zip checkpoint's storages map the file.
+        self.torch_load_mmap = _at_least(torch, "2.1")
+        #: ``Tensor.untyped_storage()`` (2.0; ``Tensor.storage()`` before, deprecated since).
+        self.untyped_storage = _at_least(torch, "2.0")
+        #: ``torch.overrides.TorchFunctionMode`` usable as a context manager (2.0).
+        self.torch_function_mode = _at_least(torch, "2.0")
 
     def as_dict(self) -> dict[str, bool]:
         """All flags by name (for ``tvcompat doctor``)."""

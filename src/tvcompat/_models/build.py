@@ -10,8 +10,9 @@ import sys
 from contextvars import ContextVar
 from typing import Any, Callable
 
-from tvcompat import _catalog
+from tvcompat import _catalog, _settings
 from tvcompat._catalog import FAMILY_MODULES
+from tvcompat._models import fastload
 from tvcompat._models.resolve import Resolution, _info, legacy_entry_installed
 from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
@@ -139,13 +140,37 @@ def build(res: Resolution) -> Any:
             )
     else:
         manual = _legacy_call(res, kwargs)
+    # builds without weights are torchvision's own, RNG included; read before downloading
+    fast = _settings.fast_pretrained() if res.weights is not None else None
     for url in res.urls:  # after every argument check: a refused call downloads nothing
         _cache.ensure_checked(url, progress=res.progress)
     if "progress" in _info(res.model)["params"]:  # the backbone utils take none
         kwargs["progress"] = res.progress
+
+    def make() -> Any:
+        model = _call(res, fn, kwargs)
+        if manual is not None:
+            model.load_state_dict(_cache.load_state_dict(manual.url, progress=res.progress))
+        return model
+
+    model = None
+    if fast and kwargs.get("quantize"):  # what the check would refuse, known beforehand:
+        fastload.set_outcome(fastload.CALIBRATED)  # an attempt would only cost time
+    elif fast:
+        model = fastload.attempt(make)
+    elif fast is False:
+        fastload.set_outcome("off")
+    if model is None:
+        model = make()
+    if res.strip_aux:
+        _strip_aux(model)
+    return model
+
+
+def _call(res: Resolution, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     token = BUILDING.set(True)
     try:
-        model = fn(**kwargs)
+        return fn(**kwargs)
     except ValueError as exc:
         match = _EXPECTED.search(str(exc))
         if match is None:
@@ -156,11 +181,6 @@ def build(res: Resolution) -> Any:
         ) from exc
     finally:
         BUILDING.reset(token)
-    if manual is not None:
-        model.load_state_dict(_cache.load_state_dict(manual.url, progress=res.progress))
-    if res.strip_aux:
-        _strip_aux(model)
-    return model
 
 
 def _strip_aux(model: Any) -> None:

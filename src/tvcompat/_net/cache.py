@@ -370,11 +370,14 @@ def ensure_checked(url: str, *, progress: bool = True) -> Path:
     return _load(url, progress, _checked)
 
 
-def load_state_dict(url: str, *, progress: bool = True, map_location: Any = None) -> Any:
+def load_state_dict(
+    url: str, *, progress: bool = True, map_location: Any = None, mmap: bool = False
+) -> Any:
     """Fetch ``url`` into the torch hub cache through :func:`ensure_cached`, check it and
     load it (never unpickling anything but tensors); a damaged cached file is handled as in
-    :func:`ensure_checked`."""
-    return _load(url, progress, lambda path: safety.load_checked(path, map_location))
+    :func:`ensure_checked`. ``mmap=True`` maps the file where that is safe (see
+    :func:`~tvcompat._net.safety.load_checked`)."""
+    return _load(url, progress, lambda path: safety.load_checked(path, map_location, mmap=mmap))
 
 
 def load_state_dict_from_url(  # noqa: PLR0917 - torch.hub's signature, positionals included

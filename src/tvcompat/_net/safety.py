@@ -14,6 +14,8 @@ file, with ``weights_only=True`` where the installed torch has it.
 from __future__ import annotations
 
 import io
+import os
+import pickle
 import pickletools
 import struct
 import tarfile
@@ -28,25 +30,22 @@ from tvcompat.errors import UnsafeWeightsFileError
 
 __all__ = ["ALLOWED_GLOBALS", "check_file", "check_stream", "is_damaged", "load_checked"]
 
-_STORAGES = (
-    "Double",
-    "Float",
-    "Half",
-    "BFloat16",
-    "Long",
-    "Int",
-    "Short",
-    "Char",
-    "Byte",
-    "Bool",
-    "ComplexFloat",
-    "ComplexDouble",
-    "QInt8",
-    "QUInt8",
-    "QInt32",
-    "QUInt4x2",
-    "QUInt2x4",
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+#: bytes per element of each ``torch.<Kind>Storage`` (``torch._utils._element_size``)
+_ELEMENT_SIZES = dict(
+    zip(
+        _words(
+            "Double Float Half BFloat16 Long Int Short Char Byte Bool ComplexFloat "
+            "ComplexDouble QInt8 QUInt8 QInt32 QUInt4x2 QUInt2x4"
+        ),
+        (8, 4, 2, 2, 8, 4, 2, 1, 1, 1, 8, 16, 1, 1, 4, 1, 1),
+    )
 )
+_STORAGES = tuple(_ELEMENT_SIZES)
 #: ``(module, name)`` of every object an official torchvision weights file references
 #: (0.10 → 0.29, float and quantized; torch's own ``weights_only`` allows a superset).
 ALLOWED_GLOBALS = frozenset(
@@ -197,26 +196,6 @@ def _check_zip(stream: IO[bytes], name: str) -> None:
 # The legacy format's tensor data: is all of it there?
 # --------------------------------------------------------------------------------------------
 
-#: bytes per element of each ``torch.<Kind>Storage`` (``torch._utils._element_size``)
-_ELEMENT_SIZES = {
-    "Double": 8,
-    "Float": 4,
-    "Half": 2,
-    "BFloat16": 2,
-    "Long": 8,
-    "Int": 4,
-    "Short": 2,
-    "Char": 1,
-    "Byte": 1,
-    "Bool": 1,
-    "ComplexFloat": 8,
-    "ComplexDouble": 16,
-    "QInt8": 1,
-    "QUInt8": 1,
-    "QInt32": 4,
-    "QUInt4x2": 1,
-    "QUInt2x4": 1,
-}
 _INT_OPS = frozenset({"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"})
 
 
@@ -377,27 +356,88 @@ def _check_legacy_storages(stream: IO[bytes], name: str) -> None:
             )
 
 
+#: files found clean, by identity (device, inode, size, mtime, ctime): a file replaced or
+#: written since is another key, so it is checked again
+_CLEAN: set[tuple[int, ...]] = set()
+
+
+def _identity(stream: IO[bytes]) -> tuple[int, ...]:
+    info = os.fstat(stream.fileno())
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _check_open_file(stream: IO[bytes], name: str) -> None:
+    key = _identity(stream)
+    if key not in _CLEAN:
+        check_stream(stream, name)
+        _CLEAN.add(key)
+
+
 def check_file(path: str | Path) -> None:
     """Refuse (:class:`~tvcompat.errors.UnsafeWeightsFileError`) a file that references
     anything outside :data:`ALLOWED_GLOBALS`; a file that cannot be read raises ``OSError``."""
     with open(path, "rb") as stream:
-        check_stream(stream, Path(path).name)
+        _check_open_file(stream, Path(path).name)
 
 
-def load_checked(path: str | Path, map_location: Any = None) -> Any:
+class _Restricted(pickle.Unpickler):
+    """Resolves nothing outside :data:`ALLOWED_GLOBALS` (a mapped load's second line)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise _refuse("a mapped file", f"it references {module}.{name}")
+        return super().find_class(module, name)
+
+
+class _RestrictedPickle:
+    """What ``torch.load(pickle_module=...)`` uses of the ``pickle`` module."""
+
+    Unpickler = _Restricted
+    __name__ = "tvcompat_restricted_pickle"
+
+
+def _mapped_path(stream: IO[bytes]) -> str | None:
+    """``/proc/self/fd/N`` (the very file ``stream`` has open) if it can be mapped: a zip
+    checkpoint (all ``mmap=True`` reads) where such paths exist. Else ``None``: copy."""
+    if not capabilities().torch_load_mmap:
+        return None
+    start = stream.tell()
+    try:
+        is_zip = zipfile.is_zipfile(stream)
+    finally:
+        stream.seek(start)
+    proc = f"/proc/self/fd/{stream.fileno()}"
+    return proc if is_zip and os.path.exists(proc) else None
+
+
+def load_checked(path: str | Path, map_location: Any = None, *, mmap: bool = False) -> Any:
     """Check ``path`` and load it from the same open file (so that it cannot be swapped in
     between), with ``weights_only=True`` where the installed torch has it.
 
     The check is the guarantee; ``weights_only`` is a second line. Where the installed
     torch's own allow-list is narrower than the official files need (quantized tensors on
     torch 1.13 to 2.x), the checked file is loaded without it.
-    """
-    import pickle  # noqa: PLC0415 - only needed here
 
+    With ``mmap=True`` (torch >= 2.1) a zip checkpoint is mapped, privately, through the
+    checked descriptor (``/proc/self/fd``; elsewhere a copy is loaded), and unpickled by
+    one that resolves only :data:`ALLOWED_GLOBALS` (C speed; torch's ``weights_only`` one
+    is slower than the build). The mapping keeps the data alive: replacing the file by a
+    rename (every tvcompat download) or removing it leaves the tensors unchanged. A file
+    found clean is not scanned again while it is the same file (inode, size, times).
+    """
     import torch  # noqa: PLC0415 - torch is heavy: lazy
 
     with open(path, "rb") as stream:
-        check_stream(stream, Path(path).name)
+        _check_open_file(stream, Path(path).name)
+        mapped = _mapped_path(stream) if mmap else None
+        if mapped is not None:
+            return torch.load(
+                mapped,
+                map_location=map_location,
+                pickle_module=_RestrictedPickle,
+                weights_only=False,  # (the restricted unpickler is the second line here)
+                mmap=True,
+            )
         if capabilities().torch_load_weights_only:
             try:
                 with warnings.catch_warnings():  # torch 2.0/2.1's own unpickler uses the
