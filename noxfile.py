@@ -39,7 +39,7 @@ MATRIX = [
 NEWEST = MATRIX[-1]
 TEST_DEPS = [
     "truststore>=0.8; python_version >= '3.10'",
-    "pytest>=7",
+    "pytest>=7.3",  # tmp_path_retention_policy
     "hypothesis>=6.50",
     "trustme>=1.0",
     "libcst>=1.0",
