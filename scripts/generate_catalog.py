@@ -361,6 +361,20 @@ def reformat() -> None:
     write(catalog)
 
 
+def _changed_keys(out: list[str], prefix: str, a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Append ``prefix: + key`` / ``prefix: - key`` lines to ``out`` for the keys only one
+    side has; return the keys both have with different values."""
+    changed = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            out.append(f"{prefix}: + {key}")
+        elif key not in b:
+            out.append(f"{prefix}: - {key}")
+        elif a[key] != b[key]:
+            changed.append(key)
+    return changed
+
+
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """A readable summary of what differs between two catalogs: per section, the records
     added, removed and changed (with the fields that changed; for enums, per member)."""
@@ -382,32 +396,22 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if not isinstance(a, dict) or not isinstance(b, dict):
             out.append(f"{section}: {_line(a)[:300]} -> {_line(b)[:300]}")
             continue
-        for key in sorted(set(a) | set(b)):
-            if key not in a:
-                out.append(f"{section}: + {key}")
-            elif key not in b:
-                out.append(f"{section}: - {key}")
-            elif a[key] != b[key]:
-                if section == "enums":
-                    head = {k: v for k, v in b[key].items() if k != "members"}
-                    old_head = {k: v for k, v in a[key].items() if k != "members"}
-                    if head != old_head:
-                        out.append(f"enums: {key}: {fields(old_head, head)}")
-                    ma, mb = a[key]["members"], b[key]["members"]
-                    for m in sorted(set(ma) | set(mb)):
-                        if m not in ma:
-                            out.append(f"enums: {key}: + {m}")
-                        elif m not in mb:
-                            out.append(f"enums: {key}: - {m}")
-                        elif ma[m] != mb[m]:
-                            what = fields(ma[m], mb[m])
-                            if "meta" in what.split(", "):
-                                what += f" ({fields(ma[m]['meta'], mb[m]['meta'])})"
-                            out.append(f"enums: {key}.{m}: {what}")
-                elif isinstance(a[key], dict) and isinstance(b[key], dict):
-                    out.append(f"{section}: {key}: {fields(a[key], b[key])}")
-                else:
-                    out.append(f"{section}: {key} changed")
+        for key in _changed_keys(out, section, a, b):
+            if section == "enums":
+                head = {k: v for k, v in b[key].items() if k != "members"}
+                old_head = {k: v for k, v in a[key].items() if k != "members"}
+                if head != old_head:
+                    out.append(f"enums: {key}: {fields(old_head, head)}")
+                ma, mb = a[key]["members"], b[key]["members"]
+                for m in _changed_keys(out, f"enums: {key}", ma, mb):
+                    what = fields(ma[m], mb[m])
+                    if "meta" in what.split(", "):
+                        what += f" ({fields(ma[m]['meta'], mb[m]['meta'])})"
+                    out.append(f"enums: {key}.{m}: {what}")
+            elif isinstance(a[key], dict) and isinstance(b[key], dict):
+                out.append(f"{section}: {key}: {fields(a[key], b[key])}")
+            else:
+                out.append(f"{section}: {key} changed")
     return out
 
 
