@@ -48,6 +48,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:TypedStorage is deprecated:UserWarning"),
     pytest.mark.filterwarnings("ignore:must run observer before calling:UserWarning"),
     pytest.mark.filterwarnings("ignore:Please use quant_min and quant_max:UserWarning"),
+    # torch 1.13 on torchvision 0.14's maxvit (torchvision's own builder warns the same)
+    pytest.mark.filterwarnings("ignore:torch.meshgrid. in an upcoming release:UserWarning"),
 ]
 
 
