@@ -1,14 +1,14 @@
 """The fast path of pretrained builds builds exactly torchvision's model.
 
 For every builder with pretrained weights on the installed release, the weights file is
-generated under the entry's official file name in a fresh hub cache: the state dict the
-builder itself hands to ``load_state_dict`` (captured there; fetch and load replaced: the
-official bytes cannot exist here), saved by torch. The fast build and the plain build
+generated under the entry's official file name in a fresh hub cache: the state dict of the
+model the builder is about to load into (captured there, its initialisation skipped; fetch
+and load replaced: the official bytes cannot exist here), its floating-point tensors given a
+cheap distinct fill, saved by torch. The fast build and the plain build
 (``set_fast_pretrained(False)``: torchvision's path) load that real file and are compared on
 everything (see ``assert_same_model``). Models over ``FULL_LIMIT`` parameters are compared
-structurally, for the suite's time: their file holds a cheap seeded fill, and the fast model
-is compared with a plain skeleton (initialisation zeroed, no load) but for values, and with
-the file bitwise.
+structurally, for the suite's time: the fast model is compared with a plain skeleton
+(initialisation zeroed, no load) but for values, and with the file bitwise.
 """
 
 from __future__ import annotations
@@ -82,16 +82,22 @@ def _cases() -> list[Any]:
             continue
         if not _catalog.builder_available(info):
             continue
-        seen: set[str] = set()
+        # one case per architecture the builder's weights make: a second entry of the same
+        # size (IMAGENET1K_V2 after V1) only loads other values through the same path
+        seen: set[tuple[Any, ...]] = set()
         for kwargs in _forms(key):
             try:
                 res = resolve_key(key, (), dict(kwargs))
             except (NoPretrainedWeightsError, TorchvisionTooOldError, ValueError):
                 continue
-            if res.weights is None or str(res.weights) in seen:
+            if res.weights is None:
                 continue
-            seen.add(str(res.weights))
-            size = int(res.weights.record["meta"].get("num_params") or 0)
+            meta = res.weights.record["meta"]
+            shape = (meta.get("num_params"), str(meta.get("min_size")), kwargs.get("quantize"))
+            if shape in seen:
+                continue
+            seen.add(shape)
+            size = int(meta.get("num_params") or 0)
             kind = "full" if 0 < size <= FULL_LIMIT else "structure"
             label = ",".join(f"{k}={v}" for k, v in kwargs.items())
             cases.append(pytest.param(key, kwargs, kind, id=f"{key}[{label}]"))
@@ -167,7 +173,7 @@ def _fill(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def generate(
-    hub_dir: Path, monkeypatch: pytest.MonkeyPatch, key: str, kwargs: dict[str, Any], *, full: bool
+    hub_dir: Path, monkeypatch: pytest.MonkeyPatch, key: str, kwargs: dict[str, Any]
 ) -> Path:
     """Write the file ``key(**kwargs)`` loads into the hub cache; return its path."""
     res = resolve_key(key, (), dict(kwargs))
@@ -176,11 +182,13 @@ def generate(
     tvcompat.set_fast_pretrained(False)
     torch.manual_seed(0)
     try:
-        with _capturing(monkeypatch, zero_init=not full), pytest.raises(_Got) as got:
+        # the initialisation skipped (the values are the fill's): the file's keys, shapes,
+        # dtypes and computed buffers are the model's, cheaply, for full and structural cases
+        with _capturing(monkeypatch, zero_init=True), pytest.raises(_Got) as got:
             fn(**kwargs)
     finally:
         tvcompat.set_fast_pretrained(None)
-    state = got.value.state if full else _fill(got.value.state)
+    state = _fill(got.value.state)
     folder = hub_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / posixpath.basename(res.weights.url)
@@ -286,7 +294,7 @@ def test_fast_equals_plain(
     info = _catalog.builder(key)
     fn = _registry.builder(info["family"], info["name"])
     try:
-        path = generate(hub_dir, monkeypatch, key, kwargs, full=kind == "full")
+        path = generate(hub_dir, monkeypatch, key, kwargs)
     except ModuleNotFoundError as exc:  # 0.10's quantized inception_v3 imports scipy
         pytest.skip(f"this release's builder needs {exc.name}, which is not installed")
     before = torch.get_rng_state()
@@ -319,7 +327,7 @@ def _assert_loaded(model: Any, path: Path) -> None:
 
 
 def _seed_resnet18(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return generate(hub_dir, monkeypatch, "resnet18", {"pretrained": True}, full=True)
+    return generate(hub_dir, monkeypatch, "resnet18", {"pretrained": True})
 
 
 def _torchvision_resnet18() -> Any:
