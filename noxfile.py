@@ -131,9 +131,22 @@ def matrix(session: nox.Session, tv: str, torch: str, py: str) -> None:
     The newest pair runs it under ``coverage run --branch`` and fails below
     ``COVERAGE_FLOOR`` (a run narrowed by posargs only prints the report)."""
     python = pair_python(session, tv, torch, py)
-    env = {"COVERAGE_FILE": str(Path(session.create_tmp()) / ".coverage")}
+    env = {"COVERAGE_FILE": str(Path(session.create_tmp()) / ".coverage"), **pair_env(tv)}
     for command in pair_commands(python, tv, list(session.posargs)):
         session.run(*command, env=env, external=True)  # (skipped under --install-only)
+
+
+#: pairs on which tests/test_fast_build.py builds every builder both ways: one per fast-path
+#: mechanism (torch < 2.0: NaN-filled pending tensors; 2.0: TorchFunctionMode; >= 2.1: also
+#: assign= and mmap=); the other pairs build a sample of every family, which keeps a fresh
+#: CI run within 45 minutes on 2 cores
+FAST_BUILD_EVERY_BUILDER = ("0.13.1", "0.15.2", "0.29.1")
+
+
+def pair_env(tv: str) -> dict[str, str]:
+    """Environment variables of one pair's test run."""
+    sweep = "all" if tv in FAST_BUILD_EVERY_BUILDER else "sample"
+    return {"TVCOMPAT_TEST_FAST_BUILD": sweep}
 
 
 def pair_commands(python: str, tv: str, posargs: list[str]) -> list[list[str]]:
@@ -172,7 +185,7 @@ def tests(session: nox.Session) -> None:
 
 def _test_pair(tmp: Path, tv: str, torch: str, py: str, posargs: list[str]) -> tuple[int, str]:
     log = tmp / f"tv{tv}.log"
-    env = {**os.environ, "COVERAGE_FILE": str(tmp / f"tv{tv}.coverage")}
+    env = {**os.environ, "COVERAGE_FILE": str(tmp / f"tv{tv}.coverage"), **pair_env(tv)}
     with log.open("w") as out:
 
         def run(*args: str) -> None:

@@ -104,7 +104,28 @@ def _cases() -> list[Any]:
     return cases
 
 
-CASES = _cases()
+#: what ``TVCOMPAT_TEST_FAST_BUILD=sample`` builds (noxfile.py sets it on the pairs that
+#: do not build every builder, for the CI's time): one or two builders of each family, with
+#: the fast path's special cases (transform_input, aux heads, frozen batch norm, quantized)
+SAMPLE = (
+    "resnet18",
+    "mobilenet_v2",
+    "googlenet",
+    "inception_v3",
+    "densenet121",
+    "efficientnet_b0",
+    "vit_b_16",
+    "detection.fasterrcnn_mobilenet_v3_large_320_fpn",
+    "detection.ssdlite320_mobilenet_v3_large",
+    "segmentation.lraspp_mobilenet_v3_large",
+    "video.r3d_18",
+    "optical_flow.raft_small",
+    *QUANTIZED_CASES,
+)
+_SWEEP = os.environ.get("TVCOMPAT_TEST_FAST_BUILD", "all")
+if _SWEEP not in ("all", "sample"):
+    raise pytest.UsageError(f"TVCOMPAT_TEST_FAST_BUILD={_SWEEP!r}: use 'all' or 'sample'")
+CASES = [c for c in _cases() if _SWEEP == "all" or c.values[0] in SAMPLE]
 
 
 class _Got(Exception):
