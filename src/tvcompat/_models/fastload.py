@@ -438,10 +438,10 @@ def attempt(make: Callable[[], Any]) -> Any:
     finally:
         _STATE.reset(token)
         _uninstall()
-        torch.set_rng_state(rng)
         if collecting:
             gc.enable()
-    if why is not None:
+    if why is not None:  # (a success drew nothing: other threads' draws are left alone)
+        torch.set_rng_state(rng)
         set_outcome(f"plain: {why}")
         return None
     set_outcome("fast")
