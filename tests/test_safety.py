@@ -223,6 +223,69 @@ def test_extension_registry_opcodes_are_refused() -> None:
         _check_bytes(data)
 
 
+def _data_pkl(path: Path) -> bytes:
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+@pytest.mark.parametrize("model", ["resnet18", "quantized_mobilenet_v2"])
+def test_the_fast_check_proves_real_files_clean(model: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    built = torchvision.models.resnet18() if model == "resnet18" else _quantized_model()
+    path = tmp_path / "w.pth"
+    torch.save(built.state_dict(), path)
+    data = _data_pkl(path)
+    assert safety._proven_clean(data, "w.pth")  # the opcode scan is not needed for them
+    safety._scan_pickle(io.BytesIO(data), "w.pth")  # (and agrees)
+
+
+def _refusal(check: Any) -> str | None:
+    try:
+        check()
+    except UnsafeWeightsFileError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("kind", ["zip", "second-pickle-in-zip"])
+def test_the_fast_check_refuses_what_the_scan_refuses(kind: str, tmp_path: Path) -> None:
+    path = _poisoned(kind, tmp_path / "w.pth", tmp_path / "ran")
+    with zipfile.ZipFile(path) as archive:
+        pickles = [archive.read(n) for n in archive.namelist() if n.endswith(".pkl")]
+    refused = 0
+    for data in pickles:
+        scanned = _refusal(lambda d=data: safety._scan_pickle(io.BytesIO(d), "w.pth"))
+        if scanned is not None:
+            assert _refusal(lambda d=data: safety._proven_clean(d, "w.pth")) == scanned
+            refused += 1
+    assert refused == 1
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_registered_extension_cannot_pass_the_fast_check(tmp_path: Path) -> None:
+    """The C unpickler resolves an EXT opcode from copyreg's cache without ``find_class``:
+    while any extension is registered or cached the fast check proves nothing, and the opcode
+    scan refuses the file (in torch's own zip format here)."""
+    import copyreg
+
+    module = os.mkdir.__module__
+    marker = tmp_path / "ran"
+    copyreg.add_extension(module, "mkdir", 0x7E)
+    try:
+        pickle.loads(pickle.dumps(os.mkdir, protocol=2))  # the code is now cached as well
+        path = tmp_path / "w.pth"
+        torch.save({"conv1.weight": torch.zeros(1), "evil": Payload(marker)}, path)
+        data = _data_pkl(path)
+        assert b"\x82\x7e" in data  # EXT1 0x7E: os.mkdir, by its extension code
+        assert not safety._proven_clean(data, "w.pth")
+        with pytest.raises(UnsafeWeightsFileError, match="EXT1"):
+            safety.check_file(path)
+    finally:
+        copyreg.remove_extension(module, "mkdir", 0x7E)
+    assert not marker.exists()
+
+
 def test_truncated_and_foreign_files_are_refused(tmp_path: Path) -> None:
     for data in (b"", b"\x80\x02}q\x00", b"not a pickle at all"):
         with pytest.raises(UnsafeWeightsFileError):

@@ -90,6 +90,15 @@ def _ptr(tensor: Any) -> int | None:
         return None
 
 
+def _unwatched() -> contextlib.AbstractContextManager[Any]:
+    """The attempt's own bookkeeping (reads of tensors' metadata) outside every torch-function
+    handler, the ``Watch`` mode's included: it is not the build's, and the mode would only
+    slow it down."""
+    import torch  # noqa: PLC0415 - torch is heavy: lazy
+
+    return torch._C.DisableTorchFunction()
+
+
 def _tensors(value: Any, depth: int = 0) -> Iterator[Any]:
     import torch  # noqa: PLC0415 - torch is heavy: lazy
 
@@ -126,6 +135,10 @@ class _State:
             self.failure = why
 
     def skip(self, tensor: Any, what: str) -> None:
+        with _unwatched():
+            self._skip(tensor, what)
+
+    def _skip(self, tensor: Any, what: str) -> None:
         if tensor.numel() == 0:
             return
         if self.loads:
@@ -173,7 +186,8 @@ class _State:
     def load(self, original: Callable[..., Any], module: Any, state_dict: Any, strict: Any) -> Any:
         if not strict:
             self.fail("a load_state_dict(strict=False)")
-        template = dict(module.state_dict(keep_vars=True))
+        with _unwatched():
+            template = dict(module.state_dict(keep_vars=True))
         self.loading = True
         try:
             if capabilities().load_state_dict_assign:
@@ -182,7 +196,12 @@ class _State:
                 result = original(module, state_dict, strict)
         finally:
             self.loading = False
-        after = dict(module.state_dict(keep_vars=True))
+        with _unwatched():
+            self._record(template, dict(module.state_dict(keep_vars=True)))
+        self.loads += 1
+        return result
+
+    def _record(self, template: dict[str, Any], after: dict[str, Any]) -> None:
         why = _compare(template, after)
         if why:
             self.fail(why)
@@ -195,8 +214,6 @@ class _State:
                 if after.get(key) is not old:
                     self.replaced.append(old)
                     self.replaced_ptrs.add(ptr)
-        self.loads += 1
-        return result
 
     def verdict(self, model: Any, rng_before: Any) -> str | None:
         """``None`` if the fast model is provably torchvision's, else why not."""

@@ -8,11 +8,10 @@ import ast
 import difflib
 import numbers
 import reprlib
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from tvcompat import _catalog
 from tvcompat._models.ast_tools import _evaluate
-from tvcompat._models.trace import _Keywords, _keywords
 from tvcompat._versions import capabilities, torchvision_version
 from tvcompat._weights import Entry
 from tvcompat.errors import (
@@ -20,6 +19,9 @@ from tvcompat.errors import (
     InvalidArgumentError,
     InvalidValueError,
 )
+
+if TYPE_CHECKING:
+    from tvcompat._models.trace import _Keywords
 
 # --------------------------------------------------------------------------------------------
 # The keyword arguments the installed torchvision's builder takes
@@ -57,6 +59,8 @@ def _check_keywords(key: str, info: _catalog.BuilderRecord, kw: dict[str, Any]) 
         or any(k not in known for k in others)
         or any(kw.get(c, 0) is None for c in _COUNTS)
     ):
+        from tvcompat._models.trace import _keywords  # noqa: PLC0415 - only where needed
+
         keywords = _keywords(key)
     if keywords is not None:
         unknown = [k for k in others if k not in keywords.accepts]
