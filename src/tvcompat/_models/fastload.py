@@ -22,16 +22,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, Callable
 
+from tvcompat._models.interceptions import Interceptions, Target
 from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
 from tvcompat.errors import TvcompatError
 
-__all__ = ["CALIBRATED", "attempt", "last_outcome"]
+__all__ = ["Abandon", "attempt", "checked", "last_outcome", "set_outcome", "tensors_in"]
 
 
 def _names(text: str) -> tuple[str, ...]:  # (one line per name: twice the lines)
@@ -61,10 +61,6 @@ _METADATA = frozenset(
 _OUTCOME: ContextVar[str] = ContextVar("tvcompat_fast_outcome", default="none")
 
 
-#: the outcome of ``quantize=True`` builds, not attempted: the check refuses their calibration
-CALIBRATED = "plain: the build draws random numbers (quantize=True calibrates on torch.rand)"
-
-
 def last_outcome() -> str:
     """This context's last pretrained build: ``"fast"``, ``"plain: <why>"`` or ``"off"``."""
     return _OUTCOME.get()
@@ -74,8 +70,8 @@ def set_outcome(text: str) -> None:
     _OUTCOME.set(text)
 
 
-class _Abandon(TvcompatError, RuntimeError):
-    """The model cannot be proven torchvision's (internal: :func:`attempt` catches it)."""
+class Abandon(TvcompatError, RuntimeError):
+    """The model cannot be proven torchvision's (internal: :func:`checked` catches it)."""
 
 
 def _ptr(tensor: Any) -> int | None:
@@ -99,17 +95,17 @@ def _unwatched() -> contextlib.AbstractContextManager[Any]:
     return torch._C.DisableTorchFunction()
 
 
-def _tensors(value: Any, depth: int = 0) -> Iterator[Any]:
+def tensors_in(value: Any, depth: int = 0) -> Iterator[Any]:
     import torch  # noqa: PLC0415 - torch is heavy: lazy
 
     if isinstance(value, torch.Tensor):
         yield value
     elif depth < 4 and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
-            yield from _tensors(item, depth + 1)
+            yield from tensors_in(item, depth + 1)
     elif depth < 4 and isinstance(value, dict):
         for item in value.values():
-            yield from _tensors(item, depth + 1)
+            yield from tensors_in(item, depth + 1)
 
 
 class _State:
@@ -142,10 +138,10 @@ class _State:
         if tensor.numel() == 0:
             return
         if self.loads:
-            raise _Abandon(f"{what} initialises a tensor after the weights were loaded")
+            raise Abandon(f"{what} initialises a tensor after the weights were loaded")
         ptr = _ptr(tensor)
         if ptr is None:
-            raise _Abandon(f"{what} initialises a tensor whose storage cannot be told")
+            raise Abandon(f"{what} initialises a tensor whose storage cannot be told")
         self.skipped.append(tensor)
         self.pending.add(ptr)
         if self.poison and tensor.is_floating_point():
@@ -170,12 +166,12 @@ class _State:
         marked = self.pending | self.tainted
         inplace = name.endswith("_") and not name.startswith("__") and bool(args)
         others = args[1:] if inplace else args  # writing to a pending tensor keeps it so
-        if not any(_ptr(t) in marked for t in _tensors((others, kwargs))):
+        if not any(_ptr(t) in marked for t in tensors_in((others, kwargs))):
             return func(*args, **kwargs)
         result = func(*args, **kwargs)
-        outputs = list(_tensors(result))
+        outputs = list(tensors_in(result))
         if not outputs and result is not None:
-            raise _Abandon(f"the build uses a value computed from random ones ({name})")
+            raise Abandon(f"the build uses a value computed from random ones ({name})")
         for tensor in outputs:
             ptr = _ptr(tensor)
             if ptr is not None:
@@ -232,7 +228,7 @@ class _State:
                 for k, v in vars(module).items()
                 if k not in ("_parameters", "_buffers", "_modules")
             ]
-            for tensor in _tensors(found):
+            for tensor in tensors_in(found):
                 if tensor.is_meta:
                     return f"{type(module).__name__} holds a tensor on the meta device"
                 ptr = _ptr(tensor)
@@ -301,9 +297,6 @@ def _compare(template: dict[str, Any], after: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 _STATE: ContextVar[_State | None] = ContextVar("tvcompat_fast_state", default=None)
-_LOCK = threading.Lock()
-_USERS = [0]  # attempts running, in any thread
-_undo: list[tuple[Any, str, Any, bool]] = []  # owner, name, original, owned the attribute
 
 
 def _active() -> _State | None:
@@ -329,7 +322,7 @@ def _refusing(original: Callable[..., Any], what: str) -> Callable[..., Any]:
     def draw(*args: Any, **kwargs: Any) -> Any:
         if _active() is None:
             return original(*args, **kwargs)
-        raise _Abandon(f"the build draws random numbers ({what})")
+        raise Abandon(f"the build draws random numbers ({what})")
 
     return draw
 
@@ -361,10 +354,10 @@ def _mapping(original: Callable[..., Any]) -> Callable[..., Any]:
     return get_state_dict
 
 
-def _targets() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callable[..., Any]]]]:
+def _targets() -> list[Target]:
     import torch  # noqa: PLC0415 - torch is heavy: lazy
 
-    found: list[tuple[Any, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = []
+    found: list[Target] = []
     for name in dir(torch.nn.init):
         if name.endswith("_") and not name.startswith("_"):
             found.append(
@@ -384,26 +377,7 @@ def _targets() -> list[tuple[Any, str, Callable[[Callable[..., Any]], Callable[.
     return found
 
 
-def _install() -> None:
-    with _LOCK:
-        if _USERS[0] == 0:
-            for owner, name, wrap in _targets():
-                original = getattr(owner, name)
-                _undo.append((owner, name, original, name in vars(owner)))
-                setattr(owner, name, wrap(original))
-        _USERS[0] += 1
-
-
-def _uninstall() -> None:
-    with _LOCK:
-        _USERS[0] -= 1
-        if _USERS[0] == 0:
-            while _undo:
-                owner, name, original, owned = _undo.pop()
-                if owned:
-                    setattr(owner, name, original)
-                else:
-                    delattr(owner, name)
+_INTERCEPTIONS = Interceptions(_targets)
 
 
 @functools.cache
@@ -431,35 +405,57 @@ def _watching(state: _State) -> contextlib.AbstractContextManager[Any]:
     return _watch_class()(state)  # type: ignore[no-any-return]
 
 
-def attempt(make: Callable[[], Any]) -> Any:
-    """``make()`` (a pretrained build) the fast way: the model, or ``None`` when the check
-    refused it (then nothing of it is left and the caller builds the plain way; torch's RNG
-    is where it was). The outcome is kept for :func:`last_outcome`."""
+def checked(
+    make: Callable[[], Any],
+    scope: contextlib.AbstractContextManager[Any],
+    verdict: Callable[[Any, Any], str | None],
+) -> Any:
+    """``make()`` in ``scope``, then ``verdict(model, rng_before)`` (``None``: the model is
+    torchvision's, else why not) still in it: the model, or ``None`` when the verdict or an
+    exception refused it (then the caller builds the plain way; torch's RNG is set back to
+    where it was). The outcome is kept for :func:`last_outcome`."""
     import torch  # noqa: PLC0415 - torch is heavy: lazy
 
-    if _STATE.get() is not None:  # a build inside a fast build: its outer check covers it
-        return make()
-    state = _State()
     rng = torch.get_rng_state()
-    token = _STATE.set(state)
-    collecting = gc.isenabled()  # the check's bookkeeping must not set off a full
-    gc.disable()  # collection (0.6 s with torch 2.14 loaded), which plain builds seldom do
-    _install()
     model: Any = None
     try:
-        with _watching(state):
+        with scope:
             model = make()
-        why = state.verdict(model, rng)
+            why = verdict(model, rng)
     except Exception as exc:  # any failure, torchvision's own included: the plain path
-        why = str(exc) if isinstance(exc, _Abandon) else f"{type(exc).__name__}: {exc}"
-    finally:
-        _STATE.reset(token)
-        _uninstall()
-        if collecting:
-            gc.enable()
-    if why is not None:  # (a success drew nothing: other threads' draws are left alone)
+        why = str(exc) if isinstance(exc, Abandon) else f"{type(exc).__name__}: {exc}"
+    if why is not None:
         torch.set_rng_state(rng)
         set_outcome(f"plain: {why}")
         return None
     set_outcome("fast")
     return model
+
+
+@contextlib.contextmanager
+def _scope(state: _State) -> Iterator[None]:
+    token = _STATE.set(state)
+    collecting = gc.isenabled()  # the check's bookkeeping must not set off a full
+    gc.disable()  # collection (0.6 s with torch 2.14 loaded), which plain builds seldom do
+    _INTERCEPTIONS.install()
+    try:
+        yield
+    finally:
+        _STATE.reset(token)
+        _INTERCEPTIONS.uninstall()
+        if collecting:
+            gc.enable()
+
+
+def attempt(make: Callable[[], Any]) -> Any:
+    """``make()`` (a pretrained build) the fast way, by :func:`checked` (nothing of a refused
+    attempt is left; a success drew nothing, so other threads' draws are left alone)."""
+    if _STATE.get() is not None:  # a build inside a fast build: its outer check covers it
+        return make()
+    state = _State()
+
+    def watched() -> Any:
+        with _watching(state):
+            return make()
+
+    return checked(watched, _scope(state), state.verdict)
