@@ -61,15 +61,15 @@ def _fast_setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     tvcompat.set_fast_pretrained(None)
 
 
-#: quantized builds (``quantize=True``) always take torchvision's path (calibration draws
-#: random input); two small builders show that, the others' quantized builds are plain
-#: torchvision builds that the rest of the suite covers
+#: two small quantized builders: their ``quantize=True`` builds (torchvision's initialisation
+#: and calibration, packing deferred: tvcompat._models.packing) in the sample; the full sweep
+#: builds every quantized builder's that way
 QUANTIZED_CASES = ("quantization.mobilenet_v2", "quantization.shufflenet_v2_x0_5")
 
 
 def _forms(key: str) -> list[dict[str, Any]]:
     forms: list[dict[str, Any]] = [{"pretrained": True}, {"weights": "DEFAULT"}]
-    if key in QUANTIZED_CASES:
+    if key.startswith("quantization."):
         forms.append({"pretrained": True, "quantize": True})
     return forms
 
@@ -128,20 +128,15 @@ if _SWEEP not in ("all", "sample"):
 CASES = [c for c in _cases() if _SWEEP == "all" or c.values[0] in SAMPLE]
 
 
-class _Got(Exception):
-    def __init__(self, state: dict[str, Any]) -> None:
-        super().__init__("captured")
-        self.state = state
-
-
 def _no_file(*args: Any, **kwargs: Any) -> Any:
     return {}
 
 
 @contextlib.contextmanager
-def _capturing(monkeypatch: pytest.MonkeyPatch, *, zero_init: bool) -> Iterator[pytest.MonkeyPatch]:
-    """Within the block, a build raises :class:`_Got` with the state dict its model has
-    when the builder loads the weights; nothing is fetched or read."""
+def _capturing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Within the block, builds initialise to zeros and nothing is fetched, read or loaded:
+    the state dict a model has when its builder first loads weights is recorded in the
+    list yielded, and the build goes on (its model: the plain path's skeleton)."""
     from tvcompat._net import cache
 
     with monkeypatch.context() as mp:
@@ -162,22 +157,24 @@ def _capturing(monkeypatch: pytest.MonkeyPatch, *, zero_init: bool) -> Iterator[
 
             mp.setattr(WeightsEnum, "get_state_dict", _no_file)
 
-        def capture(self: Any, state_dict: Any, *args: Any, **kwargs: Any) -> Any:
-            raise _Got(self.state_dict())  # with its _metadata (versions)
+        loaded: list[dict[str, Any]] = []
+
+        def capture(self: Any, state_dict: Any, *args: Any, **kwargs: Any) -> None:
+            if not loaded:
+                loaded.append(self.state_dict())  # with its _metadata (versions)
 
         mp.setattr(torch.nn.Module, "load_state_dict", capture)
-        if zero_init:
 
-            def zero(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-                with torch.no_grad():  # (not left uninitialised: NaN would compare unequal)
-                    return tensor.zero_()
+        def zero(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+            with torch.no_grad():  # (not left uninitialised: NaN would compare unequal)
+                return tensor.zero_()
 
-            for name in dir(torch.nn.init):
-                if name.endswith("_") and not name.startswith("_"):
-                    mp.setattr(torch.nn.init, name, zero)
-            for name in ("normal_", "uniform_"):
-                mp.setattr(torch.Tensor, name, zero)
-        yield mp
+        for name in dir(torch.nn.init):
+            if name.endswith("_") and not name.startswith("_"):
+                mp.setattr(torch.nn.init, name, zero)
+        for name in ("normal_", "uniform_"):
+            mp.setattr(torch.Tensor, name, zero)
+        yield loaded
 
 
 def _fill(state: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +194,14 @@ def generate(
     hub_dir: Path, monkeypatch: pytest.MonkeyPatch, key: str, kwargs: dict[str, Any]
 ) -> Path:
     """Write the file ``key(**kwargs)`` loads into the hub cache; return its path."""
+    return generate_with_skeleton(hub_dir, monkeypatch, key, kwargs)[0]
+
+
+def generate_with_skeleton(
+    hub_dir: Path, monkeypatch: pytest.MonkeyPatch, key: str, kwargs: dict[str, Any]
+) -> tuple[Path, Any]:
+    """:func:`generate`, and the plain path's model without the load, initialised to zeros
+    (its values are the fill's where the file's are)."""
     res = resolve_key(key, (), dict(kwargs))
     info = _catalog.builder(key)
     fn = _registry.builder(info["family"], info["name"])
@@ -205,16 +210,17 @@ def generate(
     try:
         # the initialisation skipped (the values are the fill's): the file's keys, shapes,
         # dtypes and computed buffers are the model's, cheaply, for full and structural cases
-        with _capturing(monkeypatch, zero_init=True), pytest.raises(_Got) as got:
-            fn(**kwargs)
+        with _capturing(monkeypatch) as loaded:
+            skeleton = _quiet(fn, **kwargs)
     finally:
         tvcompat.set_fast_pretrained(None)
-    state = _fill(got.value.state)
+    assert loaded, f"{key}({kwargs}) loaded no weights"
+    state = _fill(loaded[0])
     folder = hub_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / posixpath.basename(res.weights.url)
     torch.save(state, path)
-    return path
+    return path, skeleton
 
 
 def _same_values(a: Any, b: Any) -> bool:
@@ -247,10 +253,14 @@ def _attributes(module: Any) -> dict[str, Any]:
     for name, value in vars(module).items():
         if name in ("_parameters", "_buffers", "_modules"):
             continue
-        found = list(fastload._tensors(value))
+        found = list(fastload.tensors_in(value))
         if found:
             out[name] = found
     return out
+
+
+def _scalars(module: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(module).items() if isinstance(v, (bool, int, float, str))}
 
 
 def _partition(named: list[tuple[str, Any]], mark: Any) -> set[frozenset[str]]:
@@ -274,6 +284,8 @@ def assert_same_model(fast: Any, plain: Any, *, values: bool = True) -> None:
         assert module.training == other.training, name
         assert module._buffers.keys() == other._buffers.keys(), name
         assert module._non_persistent_buffers_set == other._non_persistent_buffers_set, name
+        if values:  # e.g. a quantized layer's scale and zero point
+            assert _scalars(module) == _scalars(other), name
         attrs, other_attrs = _attributes(module), _attributes(other)
         assert attrs.keys() == other_attrs.keys(), name
         for attr, tensors in attrs.items():  # e.g. anchors: computed, not loaded
@@ -315,26 +327,26 @@ def test_fast_equals_plain(
     info = _catalog.builder(key)
     fn = _registry.builder(info["family"], info["name"])
     try:
-        path = generate(hub_dir, monkeypatch, key, kwargs)
+        path, skeleton = generate_with_skeleton(hub_dir, monkeypatch, key, kwargs)
     except ModuleNotFoundError as exc:  # 0.10's quantized inception_v3 imports scipy
         pytest.skip(f"this release's builder needs {exc.name}, which is not installed")
+    if kind == "full":
+        skeleton = None  # (memory)
     before = torch.get_rng_state()
     fast = _quiet(fn, **kwargs)
-    outcome = fastload.last_outcome()
-    if outcome != "fast":  # the plain path's model, by construction (0.12's quantized
-        assert kwargs.get("quantize"), outcome  # mobilenet_v3 even loads before convert)
-        assert outcome == fastload.CALIBRATED, outcome  # never attempted: no time lost
-        return
-    assert torch.equal(torch.get_rng_state(), before)  # the fast path draws nothing
+    assert fastload.last_outcome() == "fast"
+    drawn = torch.get_rng_state()
+    if not kwargs.get("quantize"):
+        assert torch.equal(drawn, before)  # the fast path draws nothing
     tvcompat.set_fast_pretrained(False)
     if kind == "full":
+        torch.set_rng_state(before)
         plain = _quiet(fn, **kwargs)
         assert fastload.last_outcome() == "off"
         assert_same_model(fast, plain)
+        if kwargs.get("quantize"):  # torchvision's initialisation and calibration ran
+            assert torch.equal(torch.get_rng_state(), drawn)
         return
-    with _capturing(monkeypatch, zero_init=True) as mp:  # the plain skeleton, not loaded
-        mp.setattr(torch.nn.Module, "load_state_dict", lambda *a, **k: None)
-        skeleton = _quiet(fn, **kwargs)
     assert_same_model(fast, skeleton, values=False)
     _assert_loaded(fast, path)
 

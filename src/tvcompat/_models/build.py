@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from tvcompat import _catalog, _settings
 from tvcompat._catalog import FAMILY_MODULES
-from tvcompat._models import fastload
+from tvcompat._models import fastload, packing
 from tvcompat._models.resolve import Resolution, _info, legacy_entry_installed
 from tvcompat._net import cache as _cache
 from tvcompat._versions import capabilities
@@ -154,8 +154,8 @@ def build(res: Resolution) -> Any:
         return model
 
     model = None
-    if fast and kwargs.get("quantize"):  # what the check would refuse, known beforehand:
-        fastload.set_outcome(fastload.CALIBRATED)  # an attempt would only cost time
+    if fast and kwargs.get("quantize"):  # calibrated: torchvision's init, deferred packing
+        model = packing.attempt(make)
     elif fast:
         model = fastload.attempt(make)
     elif fast is False:
