@@ -45,6 +45,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner = self.server.owner
         path = urlsplit(self.path).path
         owner._count("requests", path)
+        owner._count("open", path)
+        try:
+            self._serve(owner, path)
+        finally:
+            owner._count("open", path, -1)
+
+    def _serve(self, owner: HTTPSServer, path: str) -> None:
         self.close_connection = True
         failure = owner.failures.get(path)
         if failure == "hang":
@@ -185,17 +192,24 @@ class HTTPSServer:
             self.release.set()
             self.release = threading.Event()
 
-    def _count(self, counter: str, key: str) -> None:
+    def _count(self, counter: str, key: str, n: int = 1) -> None:
         with self._lock:
-            self._counters[counter][key] += 1
+            self._counters[counter][key] += n
 
     def requests(self, path: str) -> int:
         with self._lock:
             return self._counters["requests"]["/" + path.lstrip("/")]
 
     def completed(self, path: str) -> int:
-        with self._lock:
-            return self._counters["completed"]["/" + path.lstrip("/")]
+        """Responses to ``path`` sent in full. Handlers still serving it are waited for (up
+        to 5 s): a client can have read a whole body before the server's thread counts it."""
+        key = "/" + path.lstrip("/")
+        deadline = time.monotonic() + 5
+        while True:
+            with self._lock:
+                if not self._counters["open"][key] or time.monotonic() > deadline:
+                    return self._counters["completed"][key]
+            time.sleep(0.01)
 
     @property
     def handshakes_ok(self) -> int:

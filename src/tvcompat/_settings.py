@@ -243,9 +243,12 @@ def set_fast_pretrained(enabled: bool | None) -> None:
     torchvision's own path builds (every tensor bitwise, ``requires_grad``, dtype, device),
     checked after each build: where that check fails, the model is built again
     torchvision's way. Such a build does not draw from torch's global random number
-    generator. Off, the build is torchvision's own, which draws the random initial values
-    (and thus advances ``torch``'s RNG) exactly as ``torchvision.models.X(weights=...)``
-    does. Builds without weights are always torchvision's own.
+    generator, except a ``quantize=True`` one: its calibration needs torchvision's
+    initialisation and random input, which it draws exactly as torchvision does, and what
+    it skips is the packing of quantized weights that the load replaces. Off, the build is
+    torchvision's own, which draws the random initial values (and thus advances
+    ``torch``'s RNG) exactly as ``torchvision.models.X(weights=...)`` does. Builds without
+    weights are always torchvision's own.
     """
     if enabled is None:
         _overrides.pop("fast_pretrained", None)
