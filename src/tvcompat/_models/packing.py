@@ -38,8 +38,9 @@ from tvcompat.errors import TvcompatError
 __all__ = ["attempt"]
 
 #: the ``quantized`` ops that may pack a weight (each one deferred only if its schema says
-#: it returns a class object: :func:`_packs`); their ``_unpack`` counterparts pack first. A
-#: deferred packing passed to any other op makes that op fail, and so the build plain
+#: it returns a class object: :func:`_packs`); their ``_unpack`` counterparts pack first. Any
+#: other op a deferred packing reaches packs it first too (torch 2.14's dispatch reads its
+#: attributes) or fails on it, and so makes the build plain
 _CANDIDATES = tuple(
     f"{kind}_prepack{suffix}"
     for kind, suffix in [
