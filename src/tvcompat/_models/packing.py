@@ -133,9 +133,8 @@ class _Attempt:
         return None
 
     def close(self) -> None:
-        for deferred in self.deferred:
-            if deferred._value is _UNSET:
-                deferred.close()
+        for deferred in self.deferred:  # (a packed one is closed already: no change)
+            deferred.close()
 
 
 def _pack_held(model: Any) -> None:
